@@ -1,0 +1,100 @@
+//! Shared helpers for the integration tests: real hyper servers on loopback and real
+//! hyper-util clients. Every server task ends when its `Server` handle is dropped.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::{convert::Infallible, future::Future, net::SocketAddr, time::Duration};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::{TokioExecutor, TokioIo},
+    service::TowerToHyperService,
+};
+use jocloud_auth::Credentials;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// The vendor's example credentials, from its Java and Python samples.
+pub fn vendor_credentials() -> Credentials {
+    Credentials::new("qawsedrftg", "abcdefghijk").expect("the vendor's credentials are valid")
+}
+
+/// What the vendor's Python sample prints for [`vendor_credentials`].
+pub const VENDOR_TOKEN: &str = "Base cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==";
+pub const VENDOR_PAYLOAD: &str = "cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==";
+
+/// Upper bound for any single network test; every test ends by itself well before it.
+pub const TEST_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A hyper 1 HTTP/1 server on `127.0.0.1:0`, aborted (with its connections) on drop.
+pub struct Server {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves `service` (any tower service over hyper's `Incoming` body) on a fresh loopback port.
+pub async fn serve<S, B>(service: S) -> Server
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::error::Error + Send + Sync + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = TowerToHyperService::new(service.clone());
+            connections.spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Server { addr, task }
+}
+
+/// Serves an axum router on a fresh loopback port.
+pub async fn serve_axum(router: axum::Router) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Server { addr, task }
+}
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A hyper-util legacy client over plain HTTP.
+pub fn http_client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// Runs `test` under [`TEST_DEADLINE`].
+pub async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(TEST_DEADLINE, test).await.expect("test finished within its deadline")
+}
+
+/// A handler response with a text body.
+pub fn text(body: impl Into<Bytes>) -> Result<Response<Full<Bytes>>, Infallible> {
+    Ok(Response::new(Full::new(body.into())))
+}
