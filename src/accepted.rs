@@ -105,7 +105,8 @@ mod tests {
 
     #[test]
     fn finds_exactly_the_accepted_payloads() {
-        let accepted = set(&[("qawsedrftg", "abcdefghijk"), ("other", "a-much-longer-secret-than-the-first")]);
+        let accepted =
+            set(&[("qawsedrftg", "abcdefghijk"), ("other", "a-much-longer-secret-than-the-first")]);
         let found = |payload: &str| accepted.find(payload.as_bytes()).map(|id| id.as_str().to_owned());
         assert_eq!(found("cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw=="), Some("qawsedrftg".into()));
         let other = Credentials::new("other", "a-much-longer-secret-than-the-first").unwrap();

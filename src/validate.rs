@@ -55,6 +55,10 @@
 //!   reveals neither how close a guess was nor which credential matched.
 //! - The accepted payloads live in buffers this crate zeroizes when the last layer or service
 //!   using them is dropped.
+//! - hyper does not know the `token` header is secret, so layers *outside* this one (a
+//!   `TraceLayer` that logs headers, say) see it in clear text. This layer marks it
+//!   [sensitive](HeaderValue::is_sensitive) before passing the request on, so layers inside it
+//!   print `Sensitive`: put `ValidateTokenLayer` outside any layer that logs headers.
 //! - A token is a bearer secret sent on every request, with no nonce or expiry: serve this
 //!   endpoint over TLS only.
 
@@ -66,7 +70,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{header::WWW_AUTHENTICATE, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{
+    header::{Entry, WWW_AUTHENTICATE},
+    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
+};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -252,10 +259,16 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
         self
     }
 
+    /// Finds the caller's ID, and marks the token header sensitive on the way, so layers
+    /// inside this one never log it (hyper does not know the header is secret).
     #[inline]
-    fn check(&mut self, headers: &HeaderMap) -> Result<AuthenticatedId, Rejection> {
-        let mut values = headers.get_all(&self.header_name).iter();
+    fn check(&mut self, headers: &mut HeaderMap) -> Result<AuthenticatedId, Rejection> {
+        let Entry::Occupied(mut entry) = headers.entry(&self.header_name) else {
+            return Err(Rejection::Missing);
+        };
+        let mut values = entry.iter_mut();
         let value = values.next().ok_or(Rejection::Missing)?;
+        value.set_sensitive(true);
         if values.next().is_some() {
             return Err(Rejection::Invalid);
         }
@@ -372,7 +385,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.layer.check(request.headers()) {
+        match self.layer.check(request.headers_mut()) {
             Ok(id) => {
                 request.extensions_mut().insert(id);
                 ResponseFuture { state: State::Called { future: self.inner.call(request) } }

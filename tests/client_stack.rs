@@ -19,7 +19,9 @@ use common::{bounded, http_client, serve, text, VENDOR_TOKEN};
 use http::{uri::Authority, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use jocloud_auth::{AuthenticatedId, Credentials, TokenAuth, TokenAuthLayer, ValidateTokenLayer, TOKEN_HEADER};
+use jocloud_auth::{
+    AuthenticatedId, Credentials, TokenAuth, TokenAuthLayer, ValidateTokenLayer, TOKEN_HEADER,
+};
 use tower::{retry::Policy, service_fn, ServiceBuilder, ServiceExt};
 
 /// Retries 5xx responses, up to `remaining` times.
@@ -75,7 +77,8 @@ async fn every_retry_attempt_carries_the_token() {
                 ready(text("accepted"))
             })
         };
-        let server = serve(ServiceBuilder::new().layer(ValidateTokenLayer::new(&credentials)).service(handler)).await;
+        let server =
+            serve(ServiceBuilder::new().layer(ValidateTokenLayer::new(&credentials)).service(handler)).await;
 
         let client = ServiceBuilder::new()
             .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -5,7 +5,9 @@ mod common;
 use std::convert::Infallible;
 
 use http::{HeaderName, HeaderValue, Request, Response};
-use jocloud_auth::{Credentials, CredentialsError, InsertPolicy, Scheme, TokenAuth, TokenAuthLayer, TOKEN_HEADER};
+use jocloud_auth::{
+    Credentials, CredentialsError, InsertPolicy, Scheme, TokenAuth, TokenAuthLayer, TOKEN_HEADER,
+};
 use tower::{service_fn, Layer, ServiceExt};
 
 /// Sends one request through `layer` and returns every `token`-named header it arrived with.
@@ -175,10 +177,11 @@ async fn scope_limits_which_requests_get_the_token() {
 #[test]
 fn service_constructors_match_the_layer() {
     let credentials = common::vendor_credentials();
-    let service = TokenAuth::new(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(()) }), &credentials)
-        .scheme(Scheme::Basic)
-        .policy(InsertPolicy::IfMissing)
-        .https_only();
+    let service =
+        TokenAuth::new(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(()) }), &credentials)
+            .scheme(Scheme::Basic)
+            .policy(InsertPolicy::IfMissing)
+            .https_only();
     let debug = format!("{service:?}");
     assert!(debug.contains("IfMissing") && debug.contains("https_only: true"), "{debug}");
     let _layer: TokenAuthLayer = TokenAuth::<()>::layer(&credentials);

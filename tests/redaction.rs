@@ -1,0 +1,182 @@
+//! Secrets never reach `Debug`, `Display`, errors or tracing output.
+
+mod common;
+
+use std::{
+    convert::Infallible,
+    future::ready,
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use common::{bounded, http_client, serve, text};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use jocloud_auth::{Credentials, TokenAuth, TokenAuthLayer, ValidateToken, ValidateTokenLayer};
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+const ID: &str = "visible-id";
+const SECRET: &str = "Sup3r-S3cret-Value";
+
+fn credentials() -> Credentials {
+    Credentials::new(ID, SECRET).unwrap()
+}
+
+/// Every form in which the secret could leak: itself, its base64 token, and the token's
+/// base64 with the scheme.
+fn forbidden() -> Vec<String> {
+    let payload = "dmlzaWJsZS1pZDpTdXAzci1TM2NyZXQtVmFsdWU="; // printf 'visible-id:Sup3r-S3cret-Value' | base64
+    vec![SECRET.to_owned(), payload.to_owned(), format!("Base {payload}")]
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for secret in forbidden() {
+        assert!(!text.contains(&secret), "{what} leaks {secret:?}: {text}");
+    }
+}
+
+#[test]
+fn the_forbidden_payload_is_the_real_one() {
+    // Guards the other tests: if this constant were wrong they could not fail.
+    let sent = TokenAuthLayer::new(&credentials())
+        .layer(service_fn(|request: Request<()>| async move {
+            Ok::<_, Infallible>(request.headers()["token"].to_str().unwrap().to_owned())
+        }))
+        .oneshot(Request::new(()));
+    let sent = block_on(sent).unwrap();
+    assert_eq!(sent, forbidden()[2]);
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+}
+
+#[test]
+fn debug_of_every_public_type() {
+    let credentials = credentials();
+    let inner = "inner-service";
+    let mut shown = vec![
+        format!("{credentials:?}"),
+        format!("{:?}", TokenAuthLayer::new(&credentials)),
+        format!("{:?}", TokenAuth::new(inner, &credentials)),
+        format!("{:?}", ValidateTokenLayer::new(&credentials)),
+        format!("{:?}", ValidateToken::new(inner, &credentials)),
+        format!("{:#?}", ValidateTokenLayer::any_of([&credentials, &common::vendor_credentials()])),
+    ];
+    #[cfg(feature = "rotation")]
+    {
+        use jocloud_auth::{LiveCredentialSet, LiveCredentials};
+        let live = LiveCredentials::new(&credentials);
+        let set = LiveCredentialSet::new([&credentials]);
+        shown.extend([
+            format!("{live:?}"),
+            format!("{:?}", TokenAuthLayer::live(&live)),
+            format!("{:?}", TokenAuth::live(inner, &live)),
+            format!("{set:?}"),
+            format!("{:?}", ValidateTokenLayer::live(&set)),
+            format!("{:?}", ValidateToken::live(inner, &set)),
+        ]);
+    }
+    for text in &shown {
+        assert_clean("Debug", text);
+        assert!(text.contains(ID), "Debug should still name the ID: {text}");
+    }
+}
+
+#[test]
+fn errors_never_contain_the_secret() {
+    let cases = [
+        Credentials::new("", SECRET),
+        Credentials::new("a:b", SECRET),
+        Credentials::new(" id", SECRET),
+        Credentials::new("id", format!("{SECRET} ")),
+        format!("{ID}{SECRET}").parse(),
+    ];
+    for error in cases.into_iter().map(Result::unwrap_err) {
+        assert_clean("Display", &error.to_string());
+        assert_clean("Debug", &format!("{error:?}"));
+    }
+}
+
+/// A `MakeWriter` that appends everything to one buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn trace_everything(
+) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>> {
+    TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::TRACE).include_headers(true))
+        .on_request(DefaultOnRequest::new().level(Level::TRACE))
+        .on_response(DefaultOnResponse::new().level(Level::TRACE).include_headers(true))
+}
+
+#[tokio::test]
+async fn trace_level_logs_of_a_full_exchange() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(Level::TRACE)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    // Thread-local, and this current-thread runtime runs client and server tasks on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    bounded(async {
+        let credentials = credentials();
+        // Server: the validator outside the header-logging trace layer, as its docs advise.
+        let handler = service_fn(|request: Request<Incoming>| {
+            tracing::trace!(headers = ?request.headers(), "handler sees");
+            ready(text("ok"))
+        });
+        let server = serve(
+            ServiceBuilder::new()
+                .layer(ValidateTokenLayer::new(&credentials))
+                // ValidateToken answers 401 with `ResBody::default()`; TraceLayer's body has none.
+                .map_response(|response: http::Response<_>| response.map(BodyExt::boxed))
+                .layer(trace_everything())
+                .service(handler),
+        )
+        .await;
+
+        // Client: traced both before and after the token is added.
+        let client = ServiceBuilder::new()
+            .layer(trace_everything())
+            .layer(TokenAuthLayer::new(&credentials))
+            .layer(trace_everything())
+            .service(http_client());
+        let request =
+            Request::post(server.url("/app/1/v1/image/sync")).body(Full::<Bytes>::default()).unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    })
+    .await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    // The headers were logged (so this test can fail), with the token redacted.
+    assert!(logs.contains("\"token\": Sensitive"), "{logs}");
+    assert!(logs.contains("handler sees"), "{logs}");
+    assert_clean("tracing output", &logs);
+}
