@@ -1,0 +1,84 @@
+//! `TraceIdLayer`: the query it writes, what it keeps, and a loopback round trip.
+#![cfg(feature = "trace-id")]
+
+mod common;
+
+use std::{collections::HashSet, convert::Infallible, future::ready};
+
+use bytes::Bytes;
+use common::{bounded, http_client, serve, text};
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use jocloud_auth::{SetTraceId, TraceId, TraceIdLayer};
+use tower::{service_fn, Layer, ServiceExt};
+
+/// Sends `uri` through the layer; returns the URI the inner service got and the extension.
+async fn through_layer(uri: &str) -> (Uri, Option<TraceId>) {
+    let inner = service_fn(|request: Request<()>| async move {
+        Ok::<_, Infallible>((request.uri().clone(), request.extensions().get::<TraceId>().cloned()))
+    });
+    TraceIdLayer::new().layer(inner).oneshot(Request::get(uri).body(()).unwrap()).await.unwrap()
+}
+
+#[tokio::test]
+async fn keeps_the_existing_query() {
+    let (uri, id) = through_layer("https://ai.jocloud.com/app/123456/v1/image/sync?lang=en&x=%20y").await;
+    let id = id.unwrap();
+    assert_eq!(uri.path(), "/app/123456/v1/image/sync");
+    assert_eq!(uri.authority().unwrap(), "ai.jocloud.com");
+    assert_eq!(uri.query().unwrap(), format!("lang=en&x=%20y&traceId={id}"));
+    assert_eq!(id.as_str().len(), 36);
+}
+
+#[tokio::test]
+async fn keeps_a_callers_trace_id() {
+    let given = "https://ai.jocloud.com/app/1/v1/image/sync?traceId=bd526528-c0d7-4aa4-803b-f5a3fdc05805";
+    let (uri, id) = through_layer(given).await;
+    assert_eq!(uri, given);
+    assert_eq!(id.unwrap().as_str(), "bd526528-c0d7-4aa4-803b-f5a3fdc05805");
+}
+
+#[tokio::test]
+async fn every_request_gets_a_different_id() {
+    const REQUESTS: usize = 10_000;
+    let mut service = SetTraceId::new(service_fn(|request: Request<()>| {
+        ready(Ok::<_, Infallible>(request.extensions().get::<TraceId>().cloned().unwrap()))
+    }));
+    let mut ids = HashSet::with_capacity(REQUESTS);
+    for _ in 0..REQUESTS {
+        let request = Request::get("/app/1/v1/image/sync").body(()).unwrap();
+        ids.insert(tower::Service::call(&mut service, request).await.unwrap());
+    }
+    assert_eq!(ids.len(), REQUESTS);
+}
+
+#[tokio::test]
+async fn round_trip_through_a_loopback_server() {
+    bounded(async {
+        // The server parses the query the way jocloud would, and echoes the traceId it found.
+        let server = serve(service_fn(|request: Request<Incoming>| {
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            let trace_ids: Vec<&str> = query.split('&').filter_map(|pair| pair.strip_prefix("traceId=")).collect();
+            ready(text(trace_ids.join(",")))
+        }))
+        .await;
+
+        // Records the extension on its way to the real client.
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let recorder = sent.clone();
+        let client = TraceIdLayer::new().layer(tower::util::MapRequest::new(
+            http_client(),
+            move |request: Request<Full<Bytes>>| {
+                *recorder.lock().unwrap() = request.extensions().get::<TraceId>().cloned();
+                request
+            },
+        ));
+        let request = Request::post(server.url("/app/123456/v1/image/sync")).body(Full::default()).unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        let echoed = response.into_body().collect().await.unwrap().to_bytes();
+        let sent = sent.lock().unwrap().clone().expect("the layer recorded the ID");
+        assert_eq!(echoed, sent.as_str(), "the server parsed exactly one traceId, the one recorded");
+    })
+    .await;
+}
