@@ -137,8 +137,12 @@ impl Credentials {
         encoded
     }
 
-    /// The complete header value, `"<scheme> <payload>"`, marked sensitive.
-    pub(crate) fn header_value(&self, scheme: Scheme) -> HeaderValue {
+    /// The complete header value, `"<scheme> <payload>"`, marked sensitive: for clients outside
+    /// tower, or for a `curl` command line.
+    ///
+    /// The value is the secret in reversible form. Prefer [`TokenAuthLayer`](crate::TokenAuthLayer),
+    /// which keeps it out of reach.
+    pub fn header_value(&self, scheme: Scheme) -> HeaderValue {
         header_value(scheme, self.encoded_payload().as_bytes())
     }
 }

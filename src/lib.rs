@@ -53,7 +53,6 @@
 //! `HeaderValue` cannot be.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod accepted;
 pub mod credentials;
@@ -83,3 +82,8 @@ pub use trace_id::{SetTraceId, TraceId, TraceIdLayer};
 
 #[cfg(feature = "tower")]
 pub use builder::ServiceBuilderExt;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

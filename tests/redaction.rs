@@ -59,6 +59,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 fn debug_of_every_public_type() {
     let credentials = credentials();
     let inner = "inner-service";
+    #[cfg_attr(not(feature = "rotation"), allow(unused_mut))]
     let mut shown = vec![
         format!("{credentials:?}"),
         format!("{:?}", TokenAuthLayer::new(&credentials)),

@@ -59,7 +59,8 @@ async fn round_trip_through_a_loopback_server() {
         // The server parses the query the way jocloud would, and echoes the traceId it found.
         let server = serve(service_fn(|request: Request<Incoming>| {
             let query = request.uri().query().unwrap_or_default().to_owned();
-            let trace_ids: Vec<&str> = query.split('&').filter_map(|pair| pair.strip_prefix("traceId=")).collect();
+            let trace_ids: Vec<&str> =
+                query.split('&').filter_map(|pair| pair.strip_prefix("traceId=")).collect();
             ready(text(trace_ids.join(",")))
         }))
         .await;
