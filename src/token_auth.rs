@@ -60,7 +60,7 @@ use http::{header::Entry, uri::Authority, HeaderName, HeaderValue, Request, Uri}
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::credentials::{Credentials, Scheme, TOKEN_HEADER};
+use crate::credentials::{Credentials, Scheme, TokenHeaderName};
 
 /// Where a token comes from: a fixed [`StaticToken`] or, with the `rotation` feature, a
 /// [`LiveToken`](crate::LiveToken) that follows [`LiveCredentials`](crate::LiveCredentials).
@@ -137,8 +137,12 @@ struct Scope {
 
 #[derive(Clone, Debug)]
 struct HostRule {
+    /// Lowercase.
     host: Box<str>,
     port: Option<u16>,
+    /// `host` or `host:port`: how a request to this host is usually written, so the common case
+    /// is one string comparison instead of parsing the request's authority.
+    usual: Box<str>,
 }
 
 impl Scope {
@@ -150,26 +154,36 @@ impl Scope {
         match &self.hosts {
             None => true,
             Some(rules) => {
-                let Some(host) = uri.host() else {
+                let Some(authority) = uri.authority() else {
                     return false;
                 };
-                let port = uri.port_u16().or_else(|| default_port(uri));
-                rules.iter().any(|rule| {
-                    rule.host.eq_ignore_ascii_case(host) && rule.port.is_none_or(|p| Some(p) == port)
-                })
+                rules.iter().any(|rule| *rule.usual == *authority.as_str())
+                    || rules.iter().any(|rule| rule.matches(authority, uri))
             }
         }
     }
 
     fn add_host(&mut self, authority: &Authority) {
-        let rule =
-            HostRule { host: authority.host().to_ascii_lowercase().into(), port: authority.port_u16() };
-        let mut rules: Vec<HostRule> = Vec::new();
-        if let Some(existing) = self.hosts.take() {
-            rules.extend(existing.iter().cloned());
-        }
+        let host = authority.host().to_ascii_lowercase();
+        let port = authority.port_u16();
+        let usual = match port {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let rule = HostRule { host: host.into(), port, usual: usual.into() };
+        let mut rules: Vec<HostRule> = self.hosts.take().map(|rules| rules.to_vec()).unwrap_or_default();
         rules.push(rule);
         self.hosts = Some(rules.into());
+    }
+}
+
+impl HostRule {
+    /// The full comparison, for authorities written unusually: upper case, user info, a port
+    /// spelled out where the rule has none, or left out where it is the scheme's default.
+    #[cold]
+    fn matches(&self, authority: &Authority, uri: &Uri) -> bool {
+        let port = authority.port_u16().or_else(|| default_port(uri));
+        self.host.eq_ignore_ascii_case(authority.host()) && self.port.is_none_or(|p| Some(p) == port)
     }
 }
 
@@ -204,7 +218,7 @@ impl fmt::Debug for Scope {
 #[derive(Clone)]
 pub struct TokenAuthLayer<T = StaticToken> {
     token: T,
-    header_name: HeaderName,
+    header_name: TokenHeaderName,
     policy: InsertPolicy,
     scope: Scope,
 }
@@ -221,7 +235,12 @@ impl TokenAuthLayer<StaticToken> {
 
 impl<T: TokenSource> TokenAuthLayer<T> {
     pub(crate) fn from_source(token: T) -> Self {
-        Self { token, header_name: TOKEN_HEADER, policy: InsertPolicy::default(), scope: Scope::default() }
+        Self {
+            token,
+            header_name: TokenHeaderName::default(),
+            policy: InsertPolicy::default(),
+            scope: Scope::default(),
+        }
     }
 
     /// Sends `scheme` as the word before the payload (`Base` unless set).
@@ -230,9 +249,9 @@ impl<T: TokenSource> TokenAuthLayer<T> {
         self
     }
 
-    /// Sends the token in `name` instead of [`TOKEN_HEADER`].
+    /// Sends the token in `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+        self.header_name = TokenHeaderName::new(name);
         self
     }
 
@@ -366,10 +385,10 @@ where
             let headers = request.headers_mut();
             match layer.policy {
                 InsertPolicy::Override => {
-                    headers.insert(&layer.header_name, sealed::TokenSource::header_value(&mut layer.token));
+                    layer.header_name.insert(headers, sealed::TokenSource::header_value(&mut layer.token));
                 }
                 InsertPolicy::IfMissing => {
-                    if let Entry::Vacant(slot) = headers.entry(&layer.header_name) {
+                    if let Entry::Vacant(slot) = layer.header_name.entry(headers) {
                         slot.insert(sealed::TokenSource::header_value(&mut layer.token));
                     }
                 }
