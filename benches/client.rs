@@ -48,7 +48,8 @@ fn main() {
     }
     group.finish();
 
-    const SHARED: [&str; 5] = ["baseline", "map_request_closure", "set_request_header", "token_auth", "token_auth_live"];
+    const SHARED: [&str; 5] =
+        ["baseline", "map_request_closure", "set_request_header", "token_auth", "token_auth_live"];
     let mut group = criterion.benchmark_group("client_2_threads");
     for variant in variants.iter().filter(|variant| SHARED.contains(&variant.id)) {
         group.bench_function(variant.id, |b| b.iter_custom(|iters| two_threads(variant, iters)));
@@ -58,5 +59,10 @@ fn main() {
     criterion.final_summary();
     let ids: Vec<&str> = variants.iter().map(|variant| variant.id).collect();
     support::print_overhead_table("client", &ids, &["map_request_closure", "set_request_header"], started);
-    support::print_overhead_table("client_2_threads", &SHARED, &["map_request_closure", "set_request_header"], started);
+    support::print_overhead_table(
+        "client_2_threads",
+        &SHARED,
+        &["map_request_closure", "set_request_header"],
+        started,
+    );
 }

@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     // Re-executed under callgrind: `--measure <group> <variant> <iterations>`.
     if let Some(at) = args.iter().position(|arg| arg == "--measure") {
         let (group, id, iterations) = (&args[at + 1], &args[at + 2], args[at + 3].parse::<u64>().unwrap());
-        let variants = if group == "client" { support::client_variants() } else { support::server_variants() };
+        let variants =
+            if group == "client" { support::client_variants() } else { support::server_variants() };
         let variant = variants.iter().find(|variant| variant.id == id).expect("a known variant");
         let mut step = (variant.make)();
         for _ in 0..iterations {

@@ -35,11 +35,20 @@ pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 /// The default is kept as the compile-time constant rather than a stored `HeaderName`: a
 /// constant goes into a `HeaderMap` by value for free, where a stored name has to be cloned
 /// (through `Bytes`' vtable) on every insert.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) enum TokenHeaderName {
     #[default]
     Token,
     Custom(HeaderName),
+}
+
+impl fmt::Debug for TokenHeaderName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token => fmt::Debug::fmt(&TOKEN_HEADER, f),
+            Self::Custom(name) => fmt::Debug::fmt(name, f),
+        }
+    }
 }
 
 impl TokenHeaderName {

@@ -80,7 +80,7 @@ use tower_service::Service;
 
 use crate::{
     accepted::{AcceptedEntry, AcceptedSet},
-    credentials::{Credentials, Scheme, TOKEN_HEADER},
+    credentials::{Credentials, Scheme, TokenHeaderName},
 };
 
 /// The certificate ID of an accepted request, put into its extensions by [`ValidateToken`].
@@ -182,7 +182,10 @@ impl SchemeSet {
     /// may branch on them.
     #[inline]
     fn strip(self, value: &[u8]) -> Option<&[u8]> {
-        self.iter().find_map(|scheme| value.strip_prefix(scheme.as_str().as_bytes())?.strip_prefix(b" "))
+        let strip = |scheme: Scheme, prefix: &'static [u8]| {
+            value.strip_prefix(prefix).filter(|_| self.0 & Self::only(scheme).0 != 0)
+        };
+        strip(Scheme::Base, b"Base ").or_else(|| strip(Scheme::Basic, b"Basic "))
     }
 }
 
@@ -206,7 +209,7 @@ pub struct ValidateTokenLayer<A = AcceptedTokens> {
     schemes: SchemeSet,
     /// The scheme named in `www-authenticate` on rejections.
     challenge: Scheme,
-    header_name: HeaderName,
+    header_name: TokenHeaderName,
 }
 
 impl ValidateTokenLayer<AcceptedTokens> {
@@ -236,7 +239,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
             accepted,
             schemes: SchemeSet::only(Scheme::default()),
             challenge: Scheme::default(),
-            header_name: TOKEN_HEADER,
+            header_name: TokenHeaderName::default(),
         }
     }
 
@@ -253,9 +256,9 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
         self
     }
 
-    /// Reads the token from `name` instead of [`TOKEN_HEADER`].
+    /// Reads the token from `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+        self.header_name = TokenHeaderName::new(name);
         self
     }
 
@@ -263,7 +266,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     /// inside this one never log it (hyper does not know the header is secret).
     #[inline]
     fn check(&mut self, headers: &mut HeaderMap) -> Result<AuthenticatedId, Rejection> {
-        let Entry::Occupied(mut entry) = headers.entry(&self.header_name) else {
+        let Entry::Occupied(mut entry) = self.header_name.entry(headers) else {
             return Err(Rejection::Missing);
         };
         let mut values = entry.iter_mut();

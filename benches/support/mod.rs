@@ -20,11 +20,13 @@ use http::{
     HeaderValue, Method, Request, Response, StatusCode, Uri,
 };
 use jocloud_auth::{
-    Credentials, InsertPolicy, LiveCredentialSet, LiveCredentials, TokenAuthLayer, ValidateTokenLayer, TOKEN_HEADER,
+    Credentials, InsertPolicy, LiveCredentialSet, LiveCredentials, TokenAuthLayer, ValidateTokenLayer,
+    TOKEN_HEADER,
 };
 use tower::{Layer, Service};
 
-pub const URI: &str = "https://ai.jocloud.com/app/123456/v1/image/sync?traceId=bd526528-c0d7-4aa4-803b-f5a3fdc05805";
+pub const URI: &str =
+    "https://ai.jocloud.com/app/123456/v1/image/sync?traceId=bd526528-c0d7-4aa4-803b-f5a3fdc05805";
 const BODY: &[u8] = br#"{"data":{"url":"https://example.com/cat.png"}}"#;
 
 /// One thing to measure: `make` gives a fresh closure (over a clone of one prototype service)
@@ -92,7 +94,11 @@ impl Service<Request<Bytes>> for Ok200 {
     }
 }
 
-fn variant<S, R>(id: &'static str, service: S, request: impl Fn() -> Request<Bytes> + Clone + Send + Sync + 'static) -> Variant
+fn variant<S, R>(
+    id: &'static str,
+    service: S,
+    request: impl Fn() -> Request<Bytes> + Clone + Send + Sync + 'static,
+) -> Variant
 where
     S: Service<Request<Bytes>, Response = R> + Clone + Send + Sync + 'static,
     S::Error: std::fmt::Debug,
@@ -163,8 +169,9 @@ pub fn client_variants() -> Vec<Variant> {
 
 /// `n` distinct credentials, the benchmark's own last.
 fn accepted(n: usize) -> Vec<Credentials> {
-    let mut all: Vec<Credentials> =
-        (1..n).map(|i| Credentials::new(format!("other-id-{i}"), format!("other-secret-{i}")).unwrap()).collect();
+    let mut all: Vec<Credentials> = (1..n)
+        .map(|i| Credentials::new(format!("other-id-{i}"), format!("other-secret-{i}")).unwrap())
+        .collect();
     all.push(credentials());
     all
 }
@@ -174,10 +181,8 @@ fn accepted(n: usize) -> Vec<Credentials> {
 fn plain_eq_validator(
     accepted: &[Credentials],
 ) -> impl FnMut(&mut Request<Bytes>) -> Result<(), Response<()>> + Clone + Send + Sync + 'static {
-    let table: Arc<[(HeaderValue, Arc<str>)]> = accepted
-        .iter()
-        .map(|c| (c.header_value(jocloud_auth::Scheme::Base), Arc::from(c.id())))
-        .collect();
+    let table: Arc<[(HeaderValue, Arc<str>)]> =
+        accepted.iter().map(|c| (c.header_value(jocloud_auth::Scheme::Base), Arc::from(c.id()))).collect();
     move |request: &mut Request<Bytes>| {
         let found = request
             .headers()
@@ -220,7 +225,8 @@ pub fn server_variants() -> Vec<Variant> {
     let live = LiveCredentialSet::new(&four);
     let validate = |accepted: &[Credentials]| ValidateTokenLayer::any_of(accepted).layer(Ok200);
     let custom = |accepted: &[Credentials]| {
-        tower_http_07::validate_request::ValidateRequestHeaderLayer::custom(plain_eq_validator(accepted)).layer(Ok200)
+        tower_http_07::validate_request::ValidateRequestHeaderLayer::custom(plain_eq_validator(accepted))
+            .layer(Ok200)
     };
     vec![
         variant("baseline", Ok200, server_request(good)),
@@ -228,7 +234,11 @@ pub fn server_variants() -> Vec<Variant> {
         variant("validate_token_4_accept", validate(&four), server_request(good)),
         variant("validate_token_1_reject", validate(&one), server_request(bad)),
         variant("validate_token_4_reject", validate(&four), server_request(bad)),
-        variant("validate_token_live_4_accept", ValidateTokenLayer::live(&live).layer(Ok200), server_request(good)),
+        variant(
+            "validate_token_live_4_accept",
+            ValidateTokenLayer::live(&live).layer(Ok200),
+            server_request(good),
+        ),
         variant("custom_eq_1_accept", custom(&one), server_request(good)),
         variant("custom_eq_4_accept", custom(&four), server_request(good)),
         variant("custom_eq_1_reject", custom(&one), server_request(bad)),
