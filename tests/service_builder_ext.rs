@@ -1,0 +1,73 @@
+//! The `ServiceBuilderExt` methods build the same stacks as `.layer(..)`, end to end.
+#![cfg(all(feature = "tower", feature = "rotation", feature = "trace-id"))]
+
+mod common;
+
+use std::{future::ready, time::Duration};
+
+use bytes::Bytes;
+use common::{bounded, http_client, serve, text, VENDOR_TOKEN};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use jocloud_auth::{
+    AuthenticatedId, Credentials, LiveCredentialSet, LiveCredentials, ServiceBuilderExt, TOKEN_HEADER,
+};
+use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+#[tokio::test]
+async fn one_chain_on_each_side() {
+    bounded(async {
+        let credentials = common::vendor_credentials();
+        let rotated = Credentials::new("qawsedrftg", "rotated-secret").unwrap();
+
+        // Server: a static validator in front of a live one, each method from the extension.
+        let accepted = LiveCredentialSet::new([&credentials, &rotated]);
+        let handler = service_fn(|request: Request<Incoming>| {
+            let caller = request.extensions().get::<AuthenticatedId>().map(AuthenticatedId::to_string);
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            let token = request.headers()[TOKEN_HEADER].to_str().unwrap().to_owned();
+            ready(text(format!("{} {query} {token}", caller.unwrap_or_default())))
+        });
+        let server =
+            serve(ServiceBuilder::new().jocloud_validate_live_token(&accepted).service(handler)).await;
+
+        let live = LiveCredentials::new(&credentials);
+        let client = ServiceBuilder::new()
+            .jocloud_trace_id()
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
+            .jocloud_live_token(&live)
+            .service(http_client());
+        let send = || {
+            let request =
+                Request::post(server.url("/app/1/v1/image/sync")).body(Full::<Bytes>::default()).unwrap();
+            let client = client.clone();
+            async move {
+                let response = client.oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        let first = send().await;
+        assert!(first.starts_with("qawsedrftg traceId="), "{first}");
+        assert!(first.ends_with(VENDOR_TOKEN), "{first}");
+
+        live.rotate(&rotated);
+        let second = send().await;
+        assert!(!second.ends_with(VENDOR_TOKEN), "the rotated key is sent: {second}");
+
+        // The static variants, on an in-process pair.
+        let pair = ServiceBuilder::new()
+            .jocloud_token(&credentials)
+            .jocloud_validate_token(&credentials)
+            .service(service_fn(|request: Request<()>| {
+                let caller = request.extensions().get::<AuthenticatedId>().cloned();
+                ready(Ok::<_, std::convert::Infallible>(http::Response::new(caller)))
+            }));
+        let caller = pair.oneshot(Request::new(())).await.unwrap().into_body();
+        assert_eq!(caller.unwrap().as_str(), "qawsedrftg");
+    })
+    .await;
+}
