@@ -8,10 +8,7 @@
 
 mod support;
 
-use std::{
-    collections::BTreeMap,
-    process::{Command, ExitCode},
-};
+use std::process::{Command, ExitCode};
 
 const SHORT: u64 = 2_000;
 const LONG: u64 = 12_000;
@@ -43,7 +40,7 @@ fn main() -> ExitCode {
         ("client", support::client_variants(), ["map_request_closure", "set_request_header"]),
         ("server", support::server_variants(), ["custom_eq_1_accept", "custom_eq_4_accept"]),
     ] {
-        let mut per_request = BTreeMap::new();
+        let mut per_request = Vec::new();
         for variant in &variants {
             let count = |iterations: u64| -> f64 {
                 let output = Command::new("valgrind")
@@ -60,33 +57,10 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|| panic!("no instruction count from callgrind:\n{stderr}"))
             };
             let per = (count(LONG) - count(SHORT)) / (LONG - SHORT) as f64;
-            per_request.insert(variant.id, per);
+            per_request.push((variant.id, per));
         }
-        let baseline = per_request["baseline"];
-        println!("\n{group}: instructions per request (callgrind); overhead = variant - baseline");
-        print!("| {:<30} | {:>12} | {:>8} |", "variant", "instructions", "overhead");
-        for reference in references {
-            print!(" ÷ {reference:<22} |");
-        }
-        println!();
-        print!("|{:-<32}|{:->14}|{:->10}|", "", "", "");
-        for _ in references {
-            print!("{:-<26}|", "");
-        }
-        println!();
-        for variant in &variants {
-            let per = per_request[variant.id];
-            print!("| {:<30} | {per:>12.1} | {:>8.1} |", variant.id, per - baseline);
-            for reference in references {
-                let theirs = per_request[reference] - baseline;
-                if variant.id == "baseline" {
-                    print!(" {:<24} |", "");
-                } else {
-                    print!(" {:<24.2} |", (per - baseline) / theirs);
-                }
-            }
-            println!();
-        }
+        let heading = format!("{group}: instructions per request (callgrind); overhead = variant - baseline");
+        support::print_table(&heading, "instructions", &per_request, &references);
     }
     ExitCode::SUCCESS
 }

@@ -26,6 +26,15 @@ impl AcceptedEntry {
     pub fn same_credentials(&self, other: &Self) -> bool {
         self.payload.as_bytes() == other.payload.as_bytes()
     }
+
+    /// Adds `self` to `entries` unless the same credentials are there already; says whether it did.
+    pub fn add_to(self, entries: &mut Vec<AcceptedEntry>) -> bool {
+        let known = entries.iter().any(|existing| existing.same_credentials(&self));
+        if !known {
+            entries.push(self);
+        }
+        !known
+    }
 }
 
 /// Payloads are compared in blocks of this many 64-bit words: 64 bytes, one cache line, an ID

@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 /// The header jocloud reads the token from: `token`.
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 
-/// The header a layer writes or reads: [`TOKEN_HEADER`] unless configured otherwise.
+/// The header the client layer writes: [`TOKEN_HEADER`] unless configured otherwise.
 ///
 /// The default is kept as the compile-time constant rather than a stored `HeaderName`: a
 /// constant goes into a `HeaderMap` by value for free, where a stored name has to be cloned

@@ -54,6 +54,26 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// `get_ref`, `get_mut` and `into_inner` for a middleware whose wrapped service is `inner`.
+macro_rules! inner_service_accessors {
+    () => {
+        /// The wrapped service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The wrapped service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 mod accepted;
 pub mod credentials;
 pub mod token_auth;

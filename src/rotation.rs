@@ -208,7 +208,7 @@ impl LiveCredentialSet {
         let set = Self { current: Shared::new(AcceptedSet::new(&[])), entries: Arc::default() };
         set.update(|entries| {
             for credentials in credentials {
-                insert_entry(entries, AcceptedEntry::new(credentials));
+                AcceptedEntry::new(credentials).add_to(entries);
             }
         });
         set
@@ -216,7 +216,7 @@ impl LiveCredentialSet {
 
     /// Accepts `credentials` too. Returns `false` if they were accepted already.
     pub fn insert(&self, credentials: &Credentials) -> bool {
-        self.update(|entries| insert_entry(entries, AcceptedEntry::new(credentials)))
+        self.update(|entries| AcceptedEntry::new(credentials).add_to(entries))
     }
 
     /// Stops accepting `credentials` (this ID with this secret). Returns `false` if they were not
@@ -254,14 +254,6 @@ impl LiveCredentialSet {
         self.current.store(Arc::new(AcceptedSet::new(&entries)));
         result
     }
-}
-
-fn insert_entry(entries: &mut Vec<AcceptedEntry>, entry: AcceptedEntry) -> bool {
-    let known = entries.iter().any(|existing| existing.same_credentials(&entry));
-    if !known {
-        entries.push(entry);
-    }
-    !known
 }
 
 impl fmt::Debug for LiveCredentialSet {

@@ -197,15 +197,8 @@ fn default_port(uri: &Uri) -> Option<u16> {
 
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hosts: Vec<String> = self
-            .hosts
-            .iter()
-            .flat_map(|rules| rules.iter())
-            .map(|rule| match rule.port {
-                Some(port) => format!("{}:{port}", rule.host),
-                None => rule.host.to_string(),
-            })
-            .collect();
+        let hosts: Vec<&str> =
+            self.hosts.iter().flat_map(|rules| rules.iter()).map(|rule| &*rule.usual).collect();
         f.debug_struct("Scope").field("https_only", &self.https_only).field("hosts", &hosts).finish()
     }
 }
@@ -348,20 +341,7 @@ impl<S, T: TokenSource> TokenAuth<S, T> {
         Self { inner: self.inner, layer: f(self.layer) }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, T, B> Service<Request<B>> for TokenAuth<S, T>

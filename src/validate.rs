@@ -70,17 +70,14 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{
-    header::{Entry, WWW_AUTHENTICATE},
-    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
-};
+use http::{header::WWW_AUTHENTICATE, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::{
     accepted::{AcceptedEntry, AcceptedSet},
-    credentials::{Credentials, Scheme, TokenHeaderName},
+    credentials::{Credentials, Scheme, TOKEN_HEADER},
 };
 
 /// The certificate ID of an accepted request, put into its extensions by [`ValidateToken`].
@@ -209,7 +206,9 @@ pub struct ValidateTokenLayer<A = AcceptedTokens> {
     schemes: SchemeSet,
     /// The scheme named in `www-authenticate` on rejections.
     challenge: Scheme,
-    header_name: TokenHeaderName,
+    /// Stored, not the constant: the header is almost always there, and looking it up by
+    /// reference spares the drop a key moved in by value would need.
+    header_name: HeaderName,
 }
 
 impl ValidateTokenLayer<AcceptedTokens> {
@@ -223,11 +222,9 @@ impl ValidateTokenLayer<AcceptedTokens> {
     ///
     /// An empty list gives a layer that rejects every request.
     pub fn any_of<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let mut entries: Vec<AcceptedEntry> = Vec::new();
-        for entry in credentials.into_iter().map(AcceptedEntry::new) {
-            if !entries.iter().any(|known| known.same_credentials(&entry)) {
-                entries.push(entry);
-            }
+        let mut entries = Vec::new();
+        for credentials in credentials {
+            AcceptedEntry::new(credentials).add_to(&mut entries);
         }
         Self::from_source(AcceptedTokens(Arc::new(AcceptedSet::new(&entries))))
     }
@@ -239,7 +236,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
             accepted,
             schemes: SchemeSet::only(Scheme::default()),
             challenge: Scheme::default(),
-            header_name: TokenHeaderName::default(),
+            header_name: TOKEN_HEADER,
         }
     }
 
@@ -258,7 +255,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
 
     /// Reads the token from `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = TokenHeaderName::new(name);
+        self.header_name = name;
         self
     }
 
@@ -266,15 +263,13 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     /// inside this one never log it (hyper does not know the header is secret).
     #[inline]
     fn check(&mut self, headers: &mut HeaderMap) -> Result<AuthenticatedId, Rejection> {
-        let Entry::Occupied(mut entry) = self.header_name.entry(headers) else {
-            return Err(Rejection::Missing);
-        };
-        let mut values = entry.iter_mut();
-        let value = values.next().ok_or(Rejection::Missing)?;
-        value.set_sensitive(true);
-        if values.next().is_some() {
+        // Several values under one name are rare: when no name has more than one, a plain
+        // lookup is enough; otherwise count ours.
+        if headers.len() != headers.keys_len() && headers.get_all(&self.header_name).iter().nth(1).is_some() {
             return Err(Rejection::Invalid);
         }
+        let value = headers.get_mut(&self.header_name).ok_or(Rejection::Missing)?;
+        value.set_sensitive(true);
         let payload = self.schemes.strip(value.as_bytes()).ok_or(Rejection::Invalid)?;
         sealed::AcceptedSource::load(&mut self.accepted).find(payload).cloned().ok_or(Rejection::Invalid)
     }
@@ -356,20 +351,7 @@ impl<S, A: AcceptedSource> ValidateToken<S, A> {
         Self { inner: self.inner, layer: f(self.layer) }
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S, A, ReqBody, ResBody> Service<Request<ReqBody>> for ValidateToken<S, A>

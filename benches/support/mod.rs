@@ -279,28 +279,35 @@ pub fn median_ns(group: &str, id: &str, since: SystemTime) -> Option<f64> {
 /// Prints, for each variant of `group` measured in this run, its time, its overhead over the
 /// group's baseline, and that overhead as a multiple of each reference variant's overhead.
 pub fn print_overhead_table(group: &str, variants: &[&str], references: &[&str], since: SystemTime) {
-    let Some(baseline) = median_ns(group, "baseline", since) else {
+    let measured: Vec<(&str, f64)> =
+        variants.iter().filter_map(|id| Some((*id, median_ns(group, id, since)?))).collect();
+    let heading = format!("{group}: median ns per request; overhead = variant - baseline, same run");
+    print_table(&heading, "ns", &measured, references);
+}
+
+/// Prints `values` (per request, in `unit`) as a Markdown table: each value, its overhead over
+/// `baseline`, and that overhead divided by each reference's. Prints nothing without a baseline.
+pub fn print_table(heading: &str, unit: &str, values: &[(&str, f64)], references: &[&str]) {
+    let value = |id: &str| values.iter().find(|(name, _)| *name == id).map(|(_, value)| *value);
+    let Some(baseline) = value("baseline") else {
         return;
     };
-    let overhead = |id: &str| median_ns(group, id, since).map(|ns| ns - baseline);
-    println!("\n{group}: median ns per request; overhead = variant - baseline, same run");
-    print!("| {:<30} | {:>8} | {:>8} |", "variant", "ns", "overhead");
+    println!("\n{heading}");
+    print!("| {:<30} | {unit:>12} | {:>8} |", "variant", "overhead");
     for reference in references {
         print!(" ÷ {reference:<22} |");
     }
-    println!();
-    print!("|{:-<32}|{:->10}|{:->10}|", "", "", "");
+    print!("\n|{:-<32}|{:->14}|{:->10}|", "", "", "");
     for _ in references {
         print!("{:-<26}|", "");
     }
     println!();
-    for id in variants {
-        let Some(ns) = median_ns(group, id, since) else { continue };
-        print!("| {id:<30} | {ns:>8.1} | {:>8.1} |", ns - baseline);
+    for &(id, per_request) in values {
+        print!("| {id:<30} | {per_request:>12.1} | {:>8.1} |", per_request - baseline);
         for reference in references {
-            match (overhead(id), overhead(reference)) {
-                (Some(mine), Some(theirs)) if *id != "baseline" && theirs > 0.0 => {
-                    print!(" {:<24.2} |", mine / theirs)
+            match value(reference) {
+                Some(theirs) if id != "baseline" && theirs > baseline => {
+                    print!(" {:<24.2} |", (per_request - baseline) / (theirs - baseline))
                 }
                 _ => print!(" {:<24} |", ""),
             }
