@@ -32,14 +32,14 @@
 //! let credentials = LiveCredentials::new(&old);
 //! let client = TokenAuthLayer::live(&credentials).layer(server);
 //!
-//! let send = |client: &_| tower::ServiceExt::oneshot(Clone::clone(client), Request::new(String::new()));
-//! assert_eq!(send(&client).await?.status(), 200);
+//! let request = || Request::new(String::new());
+//! assert_eq!(client.clone().oneshot(request()).await?.status(), 200);
 //!
 //! credentials.rotate(&new); // the client now sends the new key...
-//! assert_eq!(send(&client).await?.status(), 401); // ...which the server does not know yet.
+//! assert_eq!(client.clone().oneshot(request()).await?.status(), 401); // ...which the server does not know yet.
 //!
 //! accepted.insert(&new);
-//! assert_eq!(send(&client).await?.status(), 200);
+//! assert_eq!(client.clone().oneshot(request()).await?.status(), 200);
 //! accepted.remove(&old); // once every client has moved over
 //! assert_eq!(accepted.ids(), ["qawsedrftg"]);
 //! # Ok(())

@@ -144,3 +144,24 @@ async fn the_inner_service_is_not_called_on_rejection() {
     assert_eq!(service.oneshot(accepted).await.unwrap().status(), StatusCode::OK);
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn public_types_are_send_sync_clone() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<ValidateTokenLayer>();
+    assert_send_sync_clone::<ValidateToken<common::HttpClient>>();
+    assert_send_sync_clone::<AuthenticatedId>();
+    #[cfg(feature = "rotation")]
+    {
+        assert_send_sync_clone::<jocloud_auth::LiveCredentials>();
+        assert_send_sync_clone::<jocloud_auth::LiveCredentialSet>();
+        assert_send_sync_clone::<jocloud_auth::TokenAuth<common::HttpClient, jocloud_auth::LiveToken>>();
+        assert_send_sync_clone::<ValidateToken<common::HttpClient, jocloud_auth::LiveAcceptedTokens>>();
+    }
+    #[cfg(feature = "trace-id")]
+    {
+        assert_send_sync_clone::<jocloud_auth::TraceIdLayer>();
+        assert_send_sync_clone::<jocloud_auth::SetTraceId<common::HttpClient>>();
+        assert_send_sync_clone::<jocloud_auth::TraceId>();
+    }
+}
