@@ -2,6 +2,8 @@
 //! comparison, and the overhead table printed from criterion's results.
 #![allow(dead_code)] // each bench binary uses its own subset
 
+pub mod loopback;
+
 use std::{
     convert::Infallible,
     future::{ready, Future, Ready},
