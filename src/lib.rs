@@ -9,7 +9,8 @@
 //!   caller's [`AuthenticatedId`] to the inner service (an axum router, say).
 //! - [`LiveCredentials`] and [`LiveCredentialSet`] (feature `rotation`, on by default): rotate
 //!   keys in a running service without rebuilding it and without a lock on the request path.
-//! - [`TraceIdLayer`] (feature `trace-id`): the `traceId=<uuid>` query parameter jocloud asks for.
+//! - [`TraceIdLayer`] (feature `trace-id`, on by default): the `traceId=<uuid>` query parameter
+//!   jocloud asks for.
 //! - [`ServiceBuilderExt`] (feature `tower`): all of the above as `tower::ServiceBuilder` methods.
 //!
 //! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types (and `tower`'s
