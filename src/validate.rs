@@ -253,7 +253,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
         self
     }
 
-    /// Reads the token from `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
+    /// Reads the token from `name` instead of [`TOKEN_HEADER`].
     pub fn header_name(mut self, name: HeaderName) -> Self {
         self.header_name = name;
         self
