@@ -60,7 +60,8 @@ impl TokenHeaderName {
         }
     }
 
-    // Always: as a call of its own, this costs a tenth of the whole per-request overhead.
+    // Always: rustc left it out of line, which cost about 20 of the ~310 instructions the
+    // layer adds per request (callgrind).
     #[inline(always)]
     pub(crate) fn insert(&self, headers: &mut http::HeaderMap, value: HeaderValue) {
         match self {
@@ -163,8 +164,9 @@ impl Credentials {
     /// everything [`Credentials::new`] rejects.
     pub fn from_env() -> Result<Self, CredentialsError> {
         let id = read_var(Self::ID_VAR)?;
-        let secret = Zeroizing::new(read_var(Self::SECRET_VAR)?);
-        Self::new(id, secret.as_str())
+        let mut secret = Zeroizing::new(read_var(Self::SECRET_VAR)?);
+        // Moved, not copied: one buffer holds the secret, and it is zeroized either way.
+        Self::new(id, std::mem::take(&mut *secret))
     }
 
     /// The certificate ID. Not a secret: it is what the server reports back as the caller.
