@@ -62,40 +62,7 @@ use crate::{
     validate::{sealed as validate_sealed, AcceptedSource, ValidateToken, ValidateTokenLayer},
 };
 
-/// The current snapshot, shared by a handle and every service built from it.
-///
-/// The `ArcSwap` sits alone on its cache lines: each request reads its pointer, and a line it
-/// shared with some unrelated, frequently written counter would be pulled from core to core.
-struct Shared<T>(Arc<CacheAligned<ArcSwap<T>>>);
-
-#[repr(align(128))]
-struct CacheAligned<T>(T);
-
-impl<T> Shared<T> {
-    fn new(value: T) -> Self {
-        Self(Arc::new(CacheAligned(ArcSwap::from_pointee(value))))
-    }
-}
-
-impl<T> Clone for Shared<T> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<T> std::ops::Deref for Shared<T> {
-    type Target = ArcSwap<T>;
-
-    fn deref(&self) -> &ArcSwap<T> {
-        &self.0 .0
-    }
-}
-
 /// One snapshot of a rotating credential: its ID and its header value for every scheme.
-///
-/// Aligned to its own cache lines: every request on every thread reads it, and it must not
-/// share a line with a reference count that those requests keep writing.
-#[repr(align(128))]
 struct TokenValues {
     id: Arc<str>,
     by_scheme: [HeaderValue; Scheme::ALL.len()],
@@ -116,13 +83,13 @@ impl TokenValues {
 /// See the [module docs](self).
 #[derive(Clone)]
 pub struct LiveCredentials {
-    current: Shared<TokenValues>,
+    current: Arc<ArcSwap<TokenValues>>,
 }
 
 impl LiveCredentials {
     /// Starts with `credentials`.
     pub fn new(credentials: &Credentials) -> Self {
-        Self { current: Shared::new(TokenValues::new(credentials)) }
+        Self { current: Arc::new(ArcSwap::from_pointee(TokenValues::new(credentials))) }
     }
 
     /// Makes every service built from this handle send `credentials` from its next request on.
@@ -147,7 +114,7 @@ impl fmt::Debug for LiveCredentials {
 /// The token source behind [`TokenAuthLayer::live`]: follows a [`LiveCredentials`] handle.
 #[derive(Clone)]
 pub struct LiveToken {
-    cache: Cache<Shared<TokenValues>, Arc<TokenValues>>,
+    cache: Cache<Arc<ArcSwap<TokenValues>>, Arc<TokenValues>>,
     scheme: Scheme,
 }
 
@@ -197,7 +164,7 @@ impl<S> TokenAuth<S, LiveToken> {
 /// See the [module docs](self).
 #[derive(Clone)]
 pub struct LiveCredentialSet {
-    current: Shared<AcceptedSet>,
+    current: Arc<ArcSwap<AcceptedSet>>,
     /// The source of truth for writers; readers only ever see `current`.
     entries: Arc<Mutex<Vec<AcceptedEntry>>>,
 }
@@ -205,7 +172,8 @@ pub struct LiveCredentialSet {
 impl LiveCredentialSet {
     /// Starts with `credentials` (possibly none: then every request is rejected).
     pub fn new<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let set = Self { current: Shared::new(AcceptedSet::new(&[])), entries: Arc::default() };
+        let set =
+            Self { current: Arc::new(ArcSwap::from_pointee(AcceptedSet::new(&[]))), entries: Arc::default() };
         set.update(|entries| {
             for credentials in credentials {
                 AcceptedEntry::new(credentials).add_to(entries);
@@ -265,7 +233,7 @@ impl fmt::Debug for LiveCredentialSet {
 /// The accepted-set source behind [`ValidateTokenLayer::live`]: follows a [`LiveCredentialSet`].
 #[derive(Clone)]
 pub struct LiveAcceptedTokens {
-    cache: Cache<Shared<AcceptedSet>, Arc<AcceptedSet>>,
+    cache: Cache<Arc<ArcSwap<AcceptedSet>>, Arc<AcceptedSet>>,
 }
 
 impl AcceptedSource for LiveAcceptedTokens {}
