@@ -1,7 +1,8 @@
 //! Client side: no layer, a `MapRequest` closure, tower-http's `SetRequestHeader`, and each
 //! `TokenAuthLayer` variant, on one thread and on two threads sharing one service's clones.
 //!
-//! `cargo bench --bench client` ends with the overhead table README.md quotes.
+//! `cargo bench --bench client` ends with the overhead tables: criterion's medians, then the
+//! rotated-rounds table README.md quotes.
 
 mod support;
 
@@ -57,6 +58,9 @@ fn main() {
     group.finish();
 
     criterion.final_summary();
+    if !std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+        support::print_round_table("client", &variants, &["map_request_closure", "set_request_header"]);
+    }
     let ids: Vec<&str> = variants.iter().map(|variant| variant.id).collect();
     support::print_overhead_table("client", &ids, &["map_request_closure", "set_request_header"], started);
     support::print_overhead_table(

@@ -2,7 +2,8 @@
 //! and live), and tower-http validators: `has_header_value`, and a `custom` closure with a plain
 //! `==` and an `Arc<str>` extension.
 //!
-//! `cargo bench --bench server` ends with the overhead table README.md quotes.
+//! `cargo bench --bench server` ends with the overhead tables: criterion's medians, then the
+//! rotated-rounds table README.md quotes.
 
 mod support;
 
@@ -23,6 +24,9 @@ fn main() {
     group.finish();
 
     criterion.final_summary();
+    if !std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+        support::print_round_table("server", &variants, &["custom_eq_1_accept", "custom_eq_4_accept"]);
+    }
     let ids: Vec<&str> = variants.iter().map(|variant| variant.id).collect();
     support::print_overhead_table("server", &ids, &["custom_eq_1_accept", "custom_eq_4_accept"], started);
 }

@@ -12,7 +12,7 @@ use std::{
     pin::pin,
     sync::Arc,
     task::{Context, Poll, Waker},
-    time::SystemTime,
+    time::{Instant, SystemTime},
 };
 
 use bytes::Bytes;
@@ -312,6 +312,63 @@ pub fn print_table(heading: &str, unit: &str, values: &[(&str, f64)], references
                     print!(" {:<24.2} |", (per_request - baseline) / (theirs - baseline))
                 }
                 _ => print!(" {:<24} |", ""),
+            }
+        }
+        println!();
+    }
+}
+
+/// Rounds for [`print_round_table`], and iterations of each variant per round.
+const ROUNDS: usize = 31;
+const ITERATIONS_PER_ROUND: u32 = 20_000;
+
+/// Measures every variant back to back in short rounds, rotating their order, and prints the
+/// median over rounds of each variant's time, overhead and overhead ratios. A burst of load
+/// from elsewhere on the machine then lands on all variants of one round instead of on one
+/// variant's whole criterion run, and the median discards it.
+pub fn print_round_table(group: &str, variants: &[Variant], references: &[&str]) {
+    let mut steps: Vec<_> = variants.iter().map(|variant| (variant.make)()).collect();
+    for step in &mut steps {
+        (0..ITERATIONS_PER_ROUND).for_each(|_| step()); // warm up
+    }
+    // ns[v][r]: variant v's mean time per request in round r.
+    let mut ns = vec![Vec::with_capacity(ROUNDS); steps.len()];
+    for round in 0..ROUNDS {
+        for offset in 0..steps.len() {
+            let index = (round + offset) % steps.len();
+            let started = Instant::now();
+            (0..ITERATIONS_PER_ROUND).for_each(|_| steps[index]());
+            ns[index].push(started.elapsed().as_nanos() as f64 / f64::from(ITERATIONS_PER_ROUND));
+        }
+    }
+    let position = |id: &str| variants.iter().position(|variant| variant.id == id);
+    let baseline = position("baseline").expect("every group has a baseline");
+    let overheads = |v: usize| -> Vec<f64> { ns[v].iter().zip(&ns[baseline]).map(|(a, b)| a - b).collect() };
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "\n{group}: {ROUNDS} rounds of {ITERATIONS_PER_ROUND} requests per variant, order rotated; \
+         medians over rounds of ns per request, overhead = variant - baseline, and the ratios"
+    );
+    print!("| variant | ns | overhead |");
+    for reference in references {
+        print!(" ÷ {reference} |");
+    }
+    print!("\n|---|---|---|");
+    for _ in references {
+        print!("---|");
+    }
+    println!();
+    for (v, variant) in variants.iter().enumerate() {
+        print!("| {} | {:.1} | {:.1} |", variant.id, median(ns[v].clone()), median(overheads(v)));
+        for reference in references.iter().filter_map(|id| position(id)) {
+            if v == baseline {
+                print!(" |");
+            } else {
+                let ratios = overheads(v).iter().zip(overheads(reference)).map(|(a, b)| a / b).collect();
+                print!(" {:.2} |", median(ratios));
             }
         }
         println!();
