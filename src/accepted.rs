@@ -37,68 +37,60 @@ impl AcceptedEntry {
     }
 }
 
-/// Payloads are compared in blocks of this many 64-bit words: 64 bytes, one cache line, an ID
-/// and secret of up to 47 characters together. A fixed size lets the compiler unroll and
-/// vectorise the comparison of a whole block; longer payloads take several blocks.
-const BLOCK_WORDS: usize = 8;
-type Block = [u64; BLOCK_WORDS];
-
-/// Accepted payloads laid out for a constant-time search: each entry zero-padded to the same
+/// Accepted payloads laid out for a constant-time search: each entry padded to the same
 /// number of blocks, so a lookup touches the same memory whatever it is given.
 pub struct AcceptedSet {
-    blocks_per_entry: usize,
-    blocks: Zeroizing<Vec<Block>>,
-    lens: Box<[u64]>,
+    table: Table,
     ids: Box<[AuthenticatedId]>,
+}
+
+/// The payloads in blocks of 64-bit words, each payload followed by the byte `0x80` and then
+/// zeros (ISO/IEC 7816-4 padding), so that equal blocks mean equal payloads of equal length,
+/// with no length to compare beside them. The block size is the smallest of these that holds
+/// the longest payload and its terminator, so that the usual search compares one block per
+/// entry and nothing more; a size fixed at compile time lets the compiler unroll it.
+enum Table {
+    /// Payloads of up to 31 bytes: an ID and a secret of up to 20 characters together.
+    Words4(Rows<4>),
+    /// Up to 47 bytes (32 characters), such as the vendor's example.
+    Words6(Rows<6>),
+    /// Up to 63 bytes (44 characters).
+    Words8(Rows<8>),
+    /// Any length, in as many 128-byte blocks as the longest needs.
+    Words16(Rows<16>),
 }
 
 impl AcceptedSet {
     pub fn new(entries: &[AcceptedEntry]) -> Self {
-        let longest = entries.iter().map(|entry| entry.payload.len()).max().unwrap_or(0);
-        // At least one block, so `chunks_exact` has a non-zero size even for an empty set.
-        let blocks_per_entry = longest.div_ceil(BLOCK_WORDS * 8).max(1);
-        let mut blocks = Zeroizing::new(Vec::with_capacity(blocks_per_entry * entries.len()));
+        // The search relies on at most one entry matching; `add_to` keeps entries distinct, and
+        // this makes sure of it whatever the caller did.
+        let mut distinct = Vec::with_capacity(entries.len());
         for entry in entries {
-            blocks.extend((0..blocks_per_entry).map(|index| block_at(entry.payload.as_bytes(), index)));
+            entry.clone().add_to(&mut distinct);
         }
-        Self {
-            blocks_per_entry,
-            blocks,
-            lens: entries.iter().map(|entry| entry.payload.len() as u64).collect(),
-            ids: entries.iter().map(|entry| entry.id.clone()).collect(),
-        }
+        let entries = &distinct[..];
+        let longest = entries.iter().map(|entry| entry.payload.len()).max().unwrap_or(0);
+        let table = match longest {
+            0..=31 => Table::Words4(Rows::new(entries, 1)),
+            32..=47 => Table::Words6(Rows::new(entries, 1)),
+            48..=63 => Table::Words8(Rows::new(entries, 1)),
+            _ => Table::Words16(Rows::new(entries, (longest + 1).div_ceil(128))),
+        };
+        Self { table, ids: entries.iter().map(|entry| entry.id.clone()).collect() }
     }
 
     /// The ID whose payload equals `presented`, in time independent of which (if any) matched:
-    /// every block of every entry is compared, lengths are folded into the same result, and
-    /// the match is selected without a branch.
+    /// every block of every entry is compared, and the match is selected without a branch.
+    /// A payload too long for the blocks is turned away at once: that reveals the block size,
+    /// which the time of every search reveals anyway.
     pub fn find(&self, presented: &[u8]) -> Option<&AuthenticatedId> {
-        if self.blocks_per_entry == 1 {
-            // The usual case: the presented payload is read into a block once.
-            let first = block_at(presented, 0);
-            self.search(presented.len(), |blocks| {
-                blocks.iter().fold(0, |diff, block| diff | difference(block, &first))
-            })
-        } else {
-            self.search(presented.len(), |blocks| {
-                let blocks = blocks.iter().enumerate();
-                blocks.fold(0, |diff, (index, block)| diff | difference(block, &block_at(presented, index)))
-            })
-        }
-    }
-
-    /// Runs `difference` (zero for equal blocks) over every entry, all of them every time.
-    #[inline(always)]
-    fn search(&self, presented_len: usize, difference: impl Fn(&[Block]) -> u64) -> Option<&AuthenticatedId> {
-        // 1-based index of the matching entry; 0 while none has matched.
-        let mut found = 0u64;
-        let entries = self.blocks.chunks_exact(self.blocks_per_entry).zip(self.lens.iter());
-        for (index, (blocks, &len)) in entries.enumerate() {
-            let diff = (presented_len as u64 ^ len) | difference(blocks);
-            found.conditional_assign(&(index as u64 + 1), diff.ct_eq(&0));
-        }
-        let index = usize::try_from(found).ok()?.checked_sub(1)?;
-        self.ids.get(index)
+        let index = match &self.table {
+            Table::Words4(rows) => rows.position(presented),
+            Table::Words6(rows) => rows.position(presented),
+            Table::Words8(rows) => rows.position(presented),
+            Table::Words16(rows) => rows.position(presented),
+        };
+        self.ids.get(index?)
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
@@ -106,23 +98,82 @@ impl AcceptedSet {
     }
 }
 
-/// Block `index` of `bytes`, zero-padded past the end. Branches only on the length.
-#[inline]
-fn block_at(bytes: &[u8], index: usize) -> Block {
-    let mut padded = [0u8; BLOCK_WORDS * 8];
-    let rest = bytes.get(index * padded.len()..).unwrap_or_default();
-    let copied = rest.len().min(padded.len());
-    padded[..copied].copy_from_slice(&rest[..copied]);
-    let mut block = [0u64; BLOCK_WORDS];
-    for (word, chunk) in block.iter_mut().zip(padded.chunks_exact(8)) {
-        *word = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+/// Every entry's padded payload in `per_entry` blocks of `W` words.
+struct Rows<const W: usize> {
+    per_entry: usize,
+    blocks: Zeroizing<Vec<[u64; W]>>,
+}
+
+impl<const W: usize> Rows<W> {
+    fn new(entries: &[AcceptedEntry], per_entry: usize) -> Self {
+        let mut blocks = Zeroizing::new(Vec::with_capacity(per_entry * entries.len()));
+        for entry in entries {
+            let payload = entry.payload.as_bytes();
+            blocks.extend((0..per_entry).map(|index| padded_block(payload, index)));
+        }
+        Self { per_entry, blocks }
     }
-    block
+
+    /// The index of the entry equal to `presented`; compares all of them every time.
+    #[inline]
+    fn position(&self, presented: &[u8]) -> Option<usize> {
+        if presented.len() >= self.per_entry * W * 8 {
+            return None; // no room for the terminator: longer than every accepted payload
+        }
+        if self.per_entry == 1 {
+            // The usual case: the presented payload is read into a block once.
+            let block = padded_block(presented, 0);
+            select(self.blocks.iter().map(|accepted| difference(accepted, &block)))
+        } else {
+            select(self.blocks.chunks_exact(self.per_entry).map(|accepted| {
+                let blocks = accepted.iter().enumerate();
+                blocks
+                    .fold(0, |diff, (index, block)| diff | difference(block, &padded_block(presented, index)))
+            }))
+        }
+    }
+}
+
+/// The index of the one zero in `differences`, if any, found without a branch on them.
+#[inline(always)]
+fn select(differences: impl Iterator<Item = u64>) -> Option<usize> {
+    // 1-based index of the matching entry; 0 while none has matched. Entries are distinct, so
+    // at most one index is ever merged in.
+    let mut found = 0u64;
+    for (index, diff) in differences.enumerate() {
+        found |= u64::conditional_select(&0, &(index as u64 + 1), diff.ct_eq(&0));
+    }
+    usize::try_from(found).ok()?.checked_sub(1)
+}
+
+/// Block `index` of `bytes` followed by `0x80` and zeros. Branches only on the length.
+///
+/// Built word by word in registers rather than copied into a buffer: a copy followed by the
+/// terminator's one-byte store makes the word loads after them wait for both stores.
+#[inline(always)]
+fn padded_block<const W: usize>(bytes: &[u8], index: usize) -> [u64; W] {
+    let rest = bytes.get(index * W * 8..).unwrap_or_default();
+    let len = rest.len();
+    // The word holding the end: the last `len % 8` bytes, then the terminator.
+    let tail_len = len % 8;
+    let tail = match len.checked_sub(8) {
+        Some(start) => {
+            let last = rest.get(start..).and_then(|last| last.try_into().ok()).map_or(0, u64::from_le_bytes);
+            last.checked_shr(8 * (8 - tail_len) as u32).unwrap_or(0)
+        }
+        None => rest.iter().rev().fold(0, |word, &byte| (word << 8) | u64::from(byte)),
+    } | (0x80 << (8 * tail_len));
+    let end = len / 8;
+    std::array::from_fn(|word| match rest.get(word * 8..word * 8 + 8) {
+        Some(chunk) => chunk.try_into().map_or(0, u64::from_le_bytes),
+        None if word == end && index * W * 8 <= bytes.len() => tail,
+        None => 0,
+    })
 }
 
 /// Zero exactly when the blocks are equal; no early exit.
-#[inline]
-fn difference(a: &Block, b: &Block) -> u64 {
+#[inline(always)]
+fn difference<const W: usize>(a: &[u64; W], b: &[u64; W]) -> u64 {
     a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y))
 }
 
@@ -130,22 +181,26 @@ fn difference(a: &Block, b: &Block) -> u64 {
 mod tests {
     use super::*;
 
+    fn entry(id: &str, secret: &str) -> AcceptedEntry {
+        AcceptedEntry::new(&Credentials::new(id, secret).unwrap())
+    }
+
     fn set(credentials: &[(&str, &str)]) -> AcceptedSet {
-        let entries: Vec<_> = credentials
-            .iter()
-            .map(|(id, secret)| AcceptedEntry::new(&Credentials::new(*id, *secret).unwrap()))
-            .collect();
+        let entries: Vec<_> = credentials.iter().map(|(id, secret)| entry(id, secret)).collect();
         AcceptedSet::new(&entries)
+    }
+
+    fn found<'a>(accepted: &'a AcceptedSet, payload: &[u8]) -> Option<&'a str> {
+        accepted.find(payload).map(AuthenticatedId::as_str)
     }
 
     #[test]
     fn finds_exactly_the_accepted_payloads() {
         let accepted =
             set(&[("qawsedrftg", "abcdefghijk"), ("other", "a-much-longer-secret-than-the-first")]);
-        let found = |payload: &str| accepted.find(payload.as_bytes()).map(|id| id.as_str().to_owned());
-        assert_eq!(found("cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw=="), Some("qawsedrftg".into()));
-        let other = Credentials::new("other", "a-much-longer-secret-than-the-first").unwrap();
-        assert_eq!(found(&other.encoded_payload()), Some("other".into()));
+        assert_eq!(found(&accepted, b"cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw=="), Some("qawsedrftg"));
+        let other = entry("other", "a-much-longer-secret-than-the-first");
+        assert_eq!(found(&accepted, other.payload.as_bytes()), Some("other"));
         // Prefixes, extensions and near misses, including ones that differ only past the
         // shorter entry's padding.
         for wrong in [
@@ -155,35 +210,72 @@ mod tests {
             "cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==A",
             "dWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==",
         ] {
-            assert_eq!(found(wrong), None, "{wrong:?}");
+            assert_eq!(found(&accepted, wrong.as_bytes()), None, "{wrong:?}");
+        }
+    }
+
+    /// Every block size, at and around its limits, with a short entry beside the long one.
+    #[test]
+    fn payloads_of_every_block_size() {
+        let cases =
+            [(4, 4), (28, 4), (32, 6), (44, 6), (48, 8), (60, 8), (64, 16), (124, 16), (128, 16), (400, 16)];
+        for (len, expected_words) in cases {
+            // A secret whose payload (base64 of "l:secret") is exactly `len` bytes long.
+            let long = entry("l", &"s".repeat(len / 4 * 3 - "l:".len()));
+            assert_eq!(long.payload.len(), len);
+            let accepted = AcceptedSet::new(&[entry("short", "x"), long.clone()]);
+            let (words, per_entry) = match &accepted.table {
+                Table::Words4(rows) => (4, rows.per_entry),
+                Table::Words6(rows) => (6, rows.per_entry),
+                Table::Words8(rows) => (8, rows.per_entry),
+                Table::Words16(rows) => (16, rows.per_entry),
+            };
+            assert_eq!((words, per_entry), (expected_words, (len + 1).div_ceil(words * 8)), "{len}");
+
+            assert_eq!(found(&accepted, long.payload.as_bytes()), Some("l"), "{len}");
+            assert_eq!(found(&accepted, entry("short", "x").payload.as_bytes()), Some("short"), "{len}");
+            let payload = long.payload.as_bytes();
+            for at in [0, payload.len() / 2, payload.len() - 1] {
+                let mut wrong = payload.to_vec();
+                wrong[at] ^= 1;
+                assert_eq!(found(&accepted, &wrong), None, "{len}, byte {at}");
+            }
+            // Shorter and longer, including by the terminator byte itself and by zeros, which a
+            // header value cannot hold but a padding that ignored lengths would not notice.
+            for wrong in
+                [&payload[..payload.len() - 1], &[payload, b"A"].concat(), &[payload, &[0x80]].concat()]
+            {
+                assert_eq!(found(&accepted, wrong), None, "{len}: {wrong:?}");
+            }
+            for zeros in [1, 7, 8, 200] {
+                assert_eq!(found(&accepted, &[payload, &vec![0; zeros]].concat()), None, "{len} + {zeros}");
+            }
         }
     }
 
     #[test]
-    fn payloads_longer_than_a_block() {
-        let long_secret = "s".repeat(BLOCK_WORDS * 8 * 2);
-        let accepted = set(&[("long", &long_secret), ("short", "secret")]);
-        assert!(accepted.blocks_per_entry > 2);
-        let long = AcceptedEntry::new(&Credentials::new("long", long_secret.as_str()).unwrap());
-        assert_eq!(accepted.find(long.payload.as_bytes()).map(AuthenticatedId::as_str), Some("long"));
-        let mut wrong = long.payload.as_bytes().to_vec();
-        *wrong.last_mut().unwrap() ^= 1;
-        assert!(accepted.find(&wrong).is_none());
-        let short = AcceptedEntry::new(&Credentials::new("short", "secret").unwrap());
-        assert_eq!(accepted.find(short.payload.as_bytes()).map(AuthenticatedId::as_str), Some("short"));
+    fn padded_block_ends_the_bytes_with_0x80() {
+        let bytes: Vec<u8> = (1..=66).collect();
+        let first: [u64; 8] = padded_block(&bytes, 0);
+        assert_eq!(first[0], u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(first[7], u64::from_le_bytes([57, 58, 59, 60, 61, 62, 63, 64]));
+        let mut second = [0; 8];
+        second[0] = u64::from_le_bytes([65, 66, 0x80, 0, 0, 0, 0, 0]);
+        assert_eq!(padded_block(&bytes, 1), second);
+        assert_eq!(padded_block(&bytes, 2), [0; 8]);
+        assert_eq!(padded_block(&bytes, 4), [u64::from_le_bytes([65, 66, 0x80, 0, 0, 0, 0, 0]), 0]);
+        assert_eq!(padded_block(&bytes[..64], 1), [0x80, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(padded_block(b"", 0), [0x80, 0, 0, 0]);
     }
 
     #[test]
-    fn block_at_pads_with_zeros() {
-        let bytes: Vec<u8> = (1..=66).collect();
-        let first = block_at(&bytes, 0);
-        assert_eq!(first[0], u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
-        assert_eq!(first[7], u64::from_le_bytes([57, 58, 59, 60, 61, 62, 63, 64]));
-        let mut second = [0; BLOCK_WORDS];
-        second[0] = u64::from_le_bytes([65, 66, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(block_at(&bytes, 1), second);
-        assert_eq!(block_at(&bytes, 2), [0; BLOCK_WORDS]);
-        assert_eq!(block_at(b"", 0), [0; BLOCK_WORDS]);
+    fn repeated_credentials_count_once() {
+        let accepted =
+            AcceptedSet::new(&[entry("a", "1"), entry("b", "2"), entry("a", "1"), entry("c", "3")]);
+        assert_eq!(accepted.ids().collect::<Vec<_>>(), ["a", "b", "c"]);
+        for (id, secret) in [("a", "1"), ("b", "2"), ("c", "3")] {
+            assert_eq!(found(&accepted, entry(id, secret).payload.as_bytes()), Some(id));
+        }
     }
 
     #[test]
