@@ -41,7 +41,8 @@ impl AcceptedEntry {
 /// number of blocks, so a lookup touches the same memory whatever it is given.
 pub struct AcceptedSet {
     table: Table,
-    ids: Box<[AuthenticatedId]>,
+    /// `None` first, then each entry's ID: indexed by the search's 1-based result.
+    ids: Box<[Option<AuthenticatedId>]>,
 }
 
 /// The payloads in blocks of 64-bit words, each payload followed by the byte `0x80` and then
@@ -76,25 +77,27 @@ impl AcceptedSet {
             48..=63 => Table::Words8(Rows::new(entries, 1)),
             _ => Table::Words16(Rows::new(entries, (longest + 1).div_ceil(128))),
         };
-        Self { table, ids: entries.iter().map(|entry| entry.id.clone()).collect() }
+        let ids = std::iter::once(None).chain(entries.iter().map(|entry| Some(entry.id.clone()))).collect();
+        Self { table, ids }
     }
 
     /// The ID whose payload equals `presented`, in time independent of which (if any) matched:
     /// every block of every entry is compared, and the match is selected without a branch.
     /// A payload too long for the blocks is turned away at once: that reveals the block size,
     /// which the time of every search reveals anyway.
+    #[inline]
     pub fn find(&self, presented: &[u8]) -> Option<&AuthenticatedId> {
-        let index = match &self.table {
-            Table::Words4(rows) => rows.position(presented),
-            Table::Words6(rows) => rows.position(presented),
-            Table::Words8(rows) => rows.position(presented),
-            Table::Words16(rows) => rows.position(presented),
+        let found = match &self.table {
+            Table::Words4(rows) => rows.search(presented),
+            Table::Words6(rows) => rows.search(presented),
+            Table::Words8(rows) => rows.search(presented),
+            Table::Words16(rows) => rows.search(presented),
         };
-        self.ids.get(index?)
+        self.ids.get(found)?.as_ref()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.ids.iter().map(AuthenticatedId::as_str)
+        self.ids.iter().flatten().map(AuthenticatedId::as_str)
     }
 }
 
@@ -114,11 +117,12 @@ impl<const W: usize> Rows<W> {
         Self { per_entry, blocks }
     }
 
-    /// The index of the entry equal to `presented`; compares all of them every time.
+    /// The 1-based index of the entry equal to `presented`, 0 for none; compares all of them
+    /// every time.
     #[inline]
-    fn position(&self, presented: &[u8]) -> Option<usize> {
+    fn search(&self, presented: &[u8]) -> usize {
         if presented.len() >= self.per_entry * W * 8 {
-            return None; // no room for the terminator: longer than every accepted payload
+            return 0; // no room for the terminator: longer than every accepted payload
         }
         if self.per_entry == 1 {
             // The usual case: the presented payload is read into a block once.
@@ -134,16 +138,16 @@ impl<const W: usize> Rows<W> {
     }
 }
 
-/// The index of the one zero in `differences`, if any, found without a branch on them.
+/// The 1-based index of the one zero in `differences`, 0 if there is none, found without a
+/// branch on them.
 #[inline(always)]
-fn select(differences: impl Iterator<Item = u64>) -> Option<usize> {
-    // 1-based index of the matching entry; 0 while none has matched. Entries are distinct, so
-    // at most one index is ever merged in.
+fn select(differences: impl Iterator<Item = u64>) -> usize {
+    // Entries are distinct, so at most one index is ever merged in.
     let mut found = 0u64;
     for (index, diff) in differences.enumerate() {
         found |= u64::conditional_select(&0, &(index as u64 + 1), diff.ct_eq(&0));
     }
-    usize::try_from(found).ok()?.checked_sub(1)
+    usize::try_from(found).unwrap_or(0)
 }
 
 /// Block `index` of `bytes` followed by `0x80` and zeros. Branches only on the length.
