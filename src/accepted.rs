@@ -58,7 +58,7 @@ enum Table {
     /// Up to 63 bytes (44 characters).
     Words8(Rows<8>),
     /// Any length, in as many 128-byte blocks as the longest needs.
-    Words16(Rows<16>),
+    Long(LongRows),
 }
 
 impl AcceptedSet {
@@ -72,10 +72,10 @@ impl AcceptedSet {
         let entries = &distinct[..];
         let longest = entries.iter().map(|entry| entry.payload.len()).max().unwrap_or(0);
         let table = match longest {
-            0..=31 => Table::Words4(Rows::new(entries, 1)),
-            32..=47 => Table::Words6(Rows::new(entries, 1)),
-            48..=63 => Table::Words8(Rows::new(entries, 1)),
-            _ => Table::Words16(Rows::new(entries, (longest + 1).div_ceil(128))),
+            0..=31 => Table::Words4(Rows::new(entries)),
+            32..=47 => Table::Words6(Rows::new(entries)),
+            48..=63 => Table::Words8(Rows::new(entries)),
+            _ => Table::Long(LongRows::new(entries, (longest + 1).div_ceil(128))),
         };
         let ids = std::iter::once(None).chain(entries.iter().map(|entry| Some(entry.id.clone()))).collect();
         Self { table, ids }
@@ -91,7 +91,7 @@ impl AcceptedSet {
             Table::Words4(rows) => rows.search(presented),
             Table::Words6(rows) => rows.search(presented),
             Table::Words8(rows) => rows.search(presented),
-            Table::Words16(rows) => rows.search(presented),
+            Table::Long(rows) => rows.search(presented),
         };
         self.ids.get(found)?.as_ref()
     }
@@ -101,13 +101,35 @@ impl AcceptedSet {
     }
 }
 
-/// Every entry's padded payload in `per_entry` blocks of `W` words.
-struct Rows<const W: usize> {
-    per_entry: usize,
-    blocks: Zeroizing<Vec<[u64; W]>>,
-}
+/// Every entry's padded payload in one block of `W` words.
+struct Rows<const W: usize>(Zeroizing<Vec<[u64; W]>>);
 
 impl<const W: usize> Rows<W> {
+    fn new(entries: &[AcceptedEntry]) -> Self {
+        let mut blocks = Zeroizing::new(Vec::with_capacity(entries.len()));
+        blocks.extend(entries.iter().map(|entry| padded_block(entry.payload.as_bytes(), 0)));
+        Self(blocks)
+    }
+
+    /// The 1-based index of the entry equal to `presented`, 0 for none; compares all of them
+    /// every time.
+    #[inline]
+    fn search(&self, presented: &[u8]) -> usize {
+        if presented.len() >= W * 8 {
+            return 0; // no room for the terminator: longer than every accepted payload
+        }
+        let block = padded_block(presented, 0);
+        select(self.0.iter().map(|accepted| difference(accepted, &block)))
+    }
+}
+
+/// Every entry's padded payload in `per_entry` blocks of 16 words.
+struct LongRows {
+    per_entry: usize,
+    blocks: Zeroizing<Vec<[u64; 16]>>,
+}
+
+impl LongRows {
     fn new(entries: &[AcceptedEntry], per_entry: usize) -> Self {
         let mut blocks = Zeroizing::new(Vec::with_capacity(per_entry * entries.len()));
         for entry in entries {
@@ -117,24 +139,15 @@ impl<const W: usize> Rows<W> {
         Self { per_entry, blocks }
     }
 
-    /// The 1-based index of the entry equal to `presented`, 0 for none; compares all of them
-    /// every time.
-    #[inline]
+    /// As [`Rows::search`], block by block.
     fn search(&self, presented: &[u8]) -> usize {
-        if presented.len() >= self.per_entry * W * 8 {
-            return 0; // no room for the terminator: longer than every accepted payload
+        if presented.len() >= self.per_entry * 16 * 8 {
+            return 0;
         }
-        if self.per_entry == 1 {
-            // The usual case: the presented payload is read into a block once.
-            let block = padded_block(presented, 0);
-            select(self.blocks.iter().map(|accepted| difference(accepted, &block)))
-        } else {
-            select(self.blocks.chunks_exact(self.per_entry).map(|accepted| {
-                let blocks = accepted.iter().enumerate();
-                blocks
-                    .fold(0, |diff, (index, block)| diff | difference(block, &padded_block(presented, index)))
-            }))
-        }
+        select(self.blocks.chunks_exact(self.per_entry).map(|accepted| {
+            let blocks = accepted.iter().enumerate();
+            blocks.fold(0, |diff, (index, block)| diff | difference(block, &padded_block(presented, index)))
+        }))
     }
 }
 
@@ -229,10 +242,10 @@ mod tests {
             assert_eq!(long.payload.len(), len);
             let accepted = AcceptedSet::new(&[entry("short", "x"), long.clone()]);
             let (words, per_entry) = match &accepted.table {
-                Table::Words4(rows) => (4, rows.per_entry),
-                Table::Words6(rows) => (6, rows.per_entry),
-                Table::Words8(rows) => (8, rows.per_entry),
-                Table::Words16(rows) => (16, rows.per_entry),
+                Table::Words4(_) => (4, 1),
+                Table::Words6(_) => (6, 1),
+                Table::Words8(_) => (8, 1),
+                Table::Long(rows) => (16, rows.per_entry),
             };
             assert_eq!((words, per_entry), (expected_words, (len + 1).div_ceil(words * 8)), "{len}");
 
