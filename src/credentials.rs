@@ -35,7 +35,7 @@ pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 /// The default is kept as the compile-time constant rather than a stored `HeaderName`: a
 /// constant goes into a `HeaderMap` by value for free, where a stored name has to be cloned
 /// (through `Bytes`' vtable) on every insert.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) enum TokenHeaderName {
     #[default]
     Token,

@@ -146,7 +146,8 @@ struct HostRule {
 }
 
 impl Scope {
-    #[inline]
+    // Out of line: inlined, its registers cost the unscoped call more than the call costs here.
+    #[inline(never)]
     fn permits(&self, uri: &Uri) -> bool {
         if self.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return false;
@@ -214,6 +215,12 @@ pub struct TokenAuthLayer<T = StaticToken> {
     header_name: TokenHeaderName,
     policy: InsertPolicy,
     scope: Scope,
+    /// The token replaces any header of [`TOKEN_HEADER`](crate::TOKEN_HEADER): the default
+    /// policy and name. Worked out when the layer is configured, like `scoped`, so that the
+    /// usual call makes two checks instead of four and keeps the rest out of line.
+    plain: bool,
+    /// Some requests do not get the token: `https_only` or `for_host` was called.
+    scoped: bool,
 }
 
 impl TokenAuthLayer<StaticToken> {
@@ -233,6 +240,44 @@ impl<T: TokenSource> TokenAuthLayer<T> {
             header_name: TokenHeaderName::default(),
             policy: InsertPolicy::default(),
             scope: Scope::default(),
+            plain: true,
+            scoped: false,
+        }
+    }
+
+    /// Works out `plain` and `scoped` again after a builder call.
+    fn replan(mut self) -> Self {
+        self.plain = self.header_name == TokenHeaderName::Token && self.policy == InsertPolicy::Override;
+        self.scoped = self.scope.https_only || self.scope.hosts.is_some();
+        self
+    }
+
+    /// Inserts the token into `request` as configured.
+    #[inline(always)]
+    fn insert(&mut self, request: &mut Request<impl Sized>) {
+        if self.scoped && !self.scope.permits(request.uri()) {
+            return;
+        }
+        let headers = request.headers_mut();
+        if self.plain {
+            headers.insert(crate::TOKEN_HEADER, sealed::TokenSource::header_value(&mut self.token));
+        } else {
+            self.insert_configured(headers);
+        }
+    }
+
+    /// [`insert`](Self::insert) with another name or policy.
+    #[inline(never)]
+    fn insert_configured(&mut self, headers: &mut http::HeaderMap) {
+        match self.policy {
+            InsertPolicy::Override => {
+                self.header_name.insert(headers, sealed::TokenSource::header_value(&mut self.token));
+            }
+            InsertPolicy::IfMissing => {
+                if let Entry::Vacant(slot) = self.header_name.entry(headers) {
+                    slot.insert(sealed::TokenSource::header_value(&mut self.token));
+                }
+            }
         }
     }
 
@@ -245,13 +290,13 @@ impl<T: TokenSource> TokenAuthLayer<T> {
     /// Sends the token in `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
         self.header_name = TokenHeaderName::new(name);
-        self
+        self.replan()
     }
 
     /// What to do when a request already carries the header ([`InsertPolicy::Override`] unless set).
     pub fn policy(mut self, policy: InsertPolicy) -> Self {
         self.policy = policy;
-        self
+        self.replan()
     }
 
     /// Sends the token only on requests whose URI has the `https` scheme.
@@ -259,7 +304,7 @@ impl<T: TokenSource> TokenAuthLayer<T> {
     /// Requests with a relative URI (no scheme) do not get it either.
     pub fn https_only(mut self) -> Self {
         self.scope.https_only = true;
-        self
+        self.replan()
     }
 
     /// Sends the token only to this host; call again to add more.
@@ -269,7 +314,7 @@ impl<T: TokenSource> TokenAuthLayer<T> {
     /// Once a host is given, requests with no host in their URI do not get the token.
     pub fn for_host(mut self, authority: Authority) -> Self {
         self.scope.add_host(&authority);
-        self
+        self.replan()
     }
 }
 
@@ -360,20 +405,7 @@ where
 
     #[inline]
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let layer = &mut self.layer;
-        if layer.scope.permits(request.uri()) {
-            let headers = request.headers_mut();
-            match layer.policy {
-                InsertPolicy::Override => {
-                    layer.header_name.insert(headers, sealed::TokenSource::header_value(&mut layer.token));
-                }
-                InsertPolicy::IfMissing => {
-                    if let Entry::Vacant(slot) = layer.header_name.entry(headers) {
-                        slot.insert(sealed::TokenSource::header_value(&mut layer.token));
-                    }
-                }
-            }
-        }
+        self.layer.insert(&mut request);
         self.inner.call(request)
     }
 }

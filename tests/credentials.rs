@@ -135,6 +135,24 @@ async fn if_missing_policy_keeps_a_callers_header() {
     assert_eq!(headers_sent(layer(), Request::new(()), &TOKEN_HEADER).await, [common::VENDOR_TOKEN]);
 }
 
+/// The layer works out its fast path when configured: each later call must undo the earlier.
+#[tokio::test]
+async fn reconfiguring_a_layer_takes_the_last_setting() {
+    let custom = HeaderName::from_static("x-jocloud-token");
+    let base = TokenAuthLayer::new(&common::vendor_credentials());
+    let caller = || Request::builder().header("token", "Base caller").body(()).unwrap();
+
+    let back_to_override = base.clone().policy(InsertPolicy::IfMissing).policy(InsertPolicy::Override);
+    assert_eq!(headers_sent(back_to_override, caller(), &TOKEN_HEADER).await, [common::VENDOR_TOKEN]);
+
+    let back_to_token = base.clone().header_name(custom.clone()).header_name(TOKEN_HEADER);
+    assert_eq!(headers_sent(back_to_token, Request::new(()), &TOKEN_HEADER).await, [common::VENDOR_TOKEN]);
+
+    let if_missing_then_custom = base.policy(InsertPolicy::IfMissing).header_name(custom.clone());
+    let request = Request::builder().header(&custom, "Base caller").body(()).unwrap();
+    assert_eq!(headers_sent(if_missing_then_custom, request, &custom).await, ["Base caller"]);
+}
+
 #[tokio::test]
 async fn custom_header_name() {
     let name = HeaderName::from_static("x-jocloud-token");
