@@ -2,6 +2,7 @@
 //!
 //! Private: `ValidateToken` and the live set build on it; nothing here is public API.
 
+use http::Extensions;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroizing;
 
@@ -41,8 +42,11 @@ impl AcceptedEntry {
 /// number of blocks, so a lookup touches the same memory whatever it is given.
 pub struct AcceptedSet {
     table: Table,
-    /// `None` first, then each entry's ID: indexed by the search's 1-based result.
-    ids: Box<[Option<AuthenticatedId>]>,
+    /// What an accepted request gets: `None` first (no match), then each entry's ID, already in
+    /// an `Extensions` so that accepting a request clones a map rather than building one.
+    /// Indexed by the search's 1-based result.
+    extensions: Box<[Option<Extensions>]>,
+    ids: Box<[AuthenticatedId]>,
 }
 
 /// The payloads in blocks of 64-bit words, each payload followed by the byte `0x80` and then
@@ -77,27 +81,35 @@ impl AcceptedSet {
             48..=63 => Table::Words8(Rows::new(entries)),
             _ => Table::Long(LongRows::new(entries, (longest + 1).div_ceil(128))),
         };
-        let ids = std::iter::once(None).chain(entries.iter().map(|entry| Some(entry.id.clone()))).collect();
-        Self { table, ids }
+        let ids: Box<[AuthenticatedId]> = entries.iter().map(|entry| entry.id.clone()).collect();
+        let extensions = std::iter::once(None)
+            .chain(ids.iter().map(|id| {
+                let mut extensions = Extensions::new();
+                extensions.insert(id.clone());
+                Some(extensions)
+            }))
+            .collect();
+        Self { table, extensions, ids }
     }
 
-    /// The ID whose payload equals `presented`, in time independent of which (if any) matched:
+    /// The extensions (the [`AuthenticatedId`]) of the entry whose payload equals `presented`,
+    /// in time independent of which (if any) matched:
     /// every block of every entry is compared, and the match is selected without a branch.
     /// A payload too long for the blocks is turned away at once: that reveals the block size,
     /// which the time of every search reveals anyway.
-    #[inline]
-    pub fn find(&self, presented: &[u8]) -> Option<&AuthenticatedId> {
+    #[inline(always)]
+    pub fn find(&self, presented: &[u8]) -> Option<&Extensions> {
         let found = match &self.table {
             Table::Words4(rows) => rows.search(presented),
             Table::Words6(rows) => rows.search(presented),
             Table::Words8(rows) => rows.search(presented),
             Table::Long(rows) => rows.search(presented),
         };
-        self.ids.get(found)?.as_ref()
+        self.extensions.get(found)?.as_ref()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.ids.iter().flatten().map(AuthenticatedId::as_str)
+        self.ids.iter().map(AuthenticatedId::as_str)
     }
 }
 
@@ -208,7 +220,9 @@ mod tests {
     }
 
     fn found<'a>(accepted: &'a AcceptedSet, payload: &[u8]) -> Option<&'a str> {
-        accepted.find(payload).map(AuthenticatedId::as_str)
+        let extensions = accepted.find(payload)?;
+        assert_eq!(extensions.len(), 1);
+        extensions.get::<AuthenticatedId>().map(AuthenticatedId::as_str)
     }
 
     #[test]

@@ -73,7 +73,9 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{header::WWW_AUTHENTICATE, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{
+    header::WWW_AUTHENTICATE, Extensions, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
+};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -195,11 +197,11 @@ impl fmt::Debug for SchemeSet {
     }
 }
 
-/// Why a request was turned away.
+/// Why a request was turned away; indexes [`ValidateTokenLayer::rejections`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rejection {
-    Missing,
-    Invalid,
+    Missing = 0,
+    Invalid = 1,
 }
 
 /// Checks the jocloud `token` header of incoming requests. See the [module docs](self).
@@ -207,8 +209,9 @@ enum Rejection {
 pub struct ValidateTokenLayer<A = AcceptedTokens> {
     accepted: A,
     schemes: SchemeSet,
-    /// The scheme named in `www-authenticate` on rejections.
-    challenge: Scheme,
+    /// The headers of a `401`, by [`Rejection`]: built with the layer, because cloning a map
+    /// skips the hashing and probing that building one per rejection would repeat.
+    rejections: Arc<[HeaderMap; 2]>,
     /// Stored, not the constant: the header is almost always there, and looking it up by
     /// reference spares the drop a key moved in by value would need.
     header_name: HeaderName,
@@ -238,7 +241,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
         Self {
             accepted,
             schemes: SchemeSet::only(Scheme::default()),
-            challenge: Scheme::default(),
+            rejections: rejection_headers(Scheme::default()),
             header_name: TOKEN_HEADER,
         }
     }
@@ -246,7 +249,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     /// Accepts only `scheme` as the word before the payload (`Base` unless set).
     pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.schemes = SchemeSet::only(scheme);
-        self.challenge = scheme;
+        self.rejections = rejection_headers(scheme);
         self
     }
 
@@ -265,7 +268,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     /// Finds the caller's ID, and marks the token header sensitive on the way, so layers
     /// inside this one never log it (hyper does not know the header is secret).
     #[inline]
-    fn check(&mut self, headers: &mut HeaderMap) -> Result<AuthenticatedId, Rejection> {
+    fn check(&mut self, headers: &mut HeaderMap) -> Result<Extensions, Rejection> {
         // Several values under one name are rare: when no name has more than one, a plain
         // lookup is enough; otherwise count ours.
         if headers.len() != headers.keys_len() && headers.get_all(&self.header_name).iter().nth(1).is_some() {
@@ -278,18 +281,25 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     }
 
     fn reject<B: Default>(&self, rejection: Rejection) -> Response<B> {
-        // Static strings: the rejection path formats nothing.
-        let challenge = match (self.challenge, rejection) {
-            (Scheme::Base, Rejection::Missing) => "Base error=\"missing_token\"",
-            (Scheme::Base, Rejection::Invalid) => "Base error=\"invalid_token\"",
-            (Scheme::Basic, Rejection::Missing) => "Basic error=\"missing_token\"",
-            (Scheme::Basic, Rejection::Invalid) => "Basic error=\"invalid_token\"",
-        };
         let mut response = Response::new(B::default());
         *response.status_mut() = StatusCode::UNAUTHORIZED;
-        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        *response.headers_mut() = self.rejections[rejection as usize].clone();
         response
     }
+}
+
+/// The `www-authenticate` challenge of each [`Rejection`], from static strings: the rejection
+/// path formats nothing.
+fn rejection_headers(scheme: Scheme) -> Arc<[HeaderMap; 2]> {
+    let challenges = match scheme {
+        Scheme::Base => ["Base error=\"missing_token\"", "Base error=\"invalid_token\""],
+        Scheme::Basic => ["Basic error=\"missing_token\"", "Basic error=\"invalid_token\""],
+    };
+    Arc::new(challenges.map(|challenge| {
+        let mut headers = HeaderMap::with_capacity(1);
+        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        headers
+    }))
 }
 
 impl<S, A: AcceptedSource> Layer<S> for ValidateTokenLayer<A> {
@@ -374,8 +384,9 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         match self.layer.check(request.headers_mut()) {
-            Ok(id) => {
-                request.extensions_mut().insert(id);
+            Ok(extensions) => {
+                // Into a request without extensions (the usual case), this moves the map in.
+                request.extensions_mut().extend(extensions);
                 ResponseFuture { state: State::Called { future: self.inner.call(request) } }
             }
             Err(rejection) => {

@@ -145,6 +145,48 @@ async fn the_inner_service_is_not_called_on_rejection() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
+/// The ID arrives in a ready-made map merged into the request's: what was there stays, and an
+/// `AuthenticatedId` carried over from another request is replaced.
+#[tokio::test]
+async fn the_id_joins_the_request_extensions() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Other(u32);
+    type Seen = (AuthenticatedId, Option<Other>, usize);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
+    let record = seen.clone();
+    let inner = service_fn(move |request: Request<()>| {
+        let extensions = request.extensions();
+        let id = extensions.get::<AuthenticatedId>().cloned().expect("an ID");
+        record.lock().unwrap().push((id, extensions.get::<Other>().cloned(), extensions.len()));
+        async { Ok::<_, Infallible>(http::Response::new(String::new())) }
+    });
+    let other = Credentials::new("other-id", "other-secret").unwrap();
+    let service = ValidateToken::any_of(inner, [&common::vendor_credentials(), &other]);
+    let request = |token: &[u8]| Request::builder().header("token", token).body(()).unwrap();
+
+    let mut with_other = request(VENDOR_TOKEN.as_bytes());
+    with_other.extensions_mut().insert(Other(7));
+    service.clone().oneshot(with_other).await.unwrap();
+    service.clone().oneshot(request(&token_of(&other).await)).await.unwrap();
+    let other_id = seen.lock().unwrap()[1].0.clone();
+    assert_eq!(other_id.as_str(), "other-id");
+
+    let mut carrying = request(VENDOR_TOKEN.as_bytes());
+    carrying.extensions_mut().insert(other_id);
+    service.oneshot(carrying).await.unwrap();
+
+    let seen: Vec<_> =
+        seen.lock().unwrap().iter().map(|(id, other, len)| (id.to_string(), other.clone(), *len)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("qawsedrftg".to_owned(), Some(Other(7)), 2),
+            ("other-id".to_owned(), None, 1),
+            ("qawsedrftg".to_owned(), None, 1),
+        ]
+    );
+}
+
 #[test]
 fn public_types_are_send_sync_clone() {
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
