@@ -57,8 +57,12 @@ pub struct AcceptedSet {
 enum Table {
     /// Payloads of up to 31 bytes: an ID and a secret of up to 20 characters together.
     Words4(Rows<4>),
-    /// Up to 47 bytes (32 characters), such as the vendor's example.
+    /// Up to 39 bytes (26 characters), such as the vendor's example.
+    Words5(Rows<5>),
+    /// Up to 47 bytes (32 characters).
     Words6(Rows<6>),
+    /// Up to 55 bytes (38 characters).
+    Words7(Rows<7>),
     /// Up to 63 bytes (44 characters).
     Words8(Rows<8>),
     /// Any length, in as many 128-byte blocks as the longest needs.
@@ -77,8 +81,10 @@ impl AcceptedSet {
         let longest = entries.iter().map(|entry| entry.payload.len()).max().unwrap_or(0);
         let table = match longest {
             0..=31 => Table::Words4(Rows::new(entries)),
-            32..=47 => Table::Words6(Rows::new(entries)),
-            48..=63 => Table::Words8(Rows::new(entries)),
+            32..=39 => Table::Words5(Rows::new(entries)),
+            40..=47 => Table::Words6(Rows::new(entries)),
+            48..=55 => Table::Words7(Rows::new(entries)),
+            56..=63 => Table::Words8(Rows::new(entries)),
             _ => Table::Long(LongRows::new(entries, (longest + 1).div_ceil(128))),
         };
         let ids: Box<[AuthenticatedId]> = entries.iter().map(|entry| entry.id.clone()).collect();
@@ -101,7 +107,9 @@ impl AcceptedSet {
     pub fn find(&self, presented: &[u8]) -> Option<&Extensions> {
         let found = match &self.table {
             Table::Words4(rows) => rows.search(presented),
+            Table::Words5(rows) => rows.search(presented),
             Table::Words6(rows) => rows.search(presented),
+            Table::Words7(rows) => rows.search(presented),
             Table::Words8(rows) => rows.search(presented),
             Table::Long(rows) => rows.search(presented),
         };
@@ -248,8 +256,22 @@ mod tests {
     /// Every block size, at and around its limits, with a short entry beside the long one.
     #[test]
     fn payloads_of_every_block_size() {
-        let cases =
-            [(4, 4), (28, 4), (32, 6), (44, 6), (48, 8), (60, 8), (64, 16), (124, 16), (128, 16), (400, 16)];
+        let cases = [
+            (4, 4),
+            (28, 4),
+            (32, 5),
+            (36, 5),
+            (40, 6),
+            (44, 6),
+            (48, 7),
+            (52, 7),
+            (56, 8),
+            (60, 8),
+            (64, 16),
+            (124, 16),
+            (128, 16),
+            (400, 16),
+        ];
         for (len, expected_words) in cases {
             // A secret whose payload (base64 of "l:secret") is exactly `len` bytes long.
             let long = entry("l", &"s".repeat(len / 4 * 3 - "l:".len()));
@@ -257,7 +279,9 @@ mod tests {
             let accepted = AcceptedSet::new(&[entry("short", "x"), long.clone()]);
             let (words, per_entry) = match &accepted.table {
                 Table::Words4(_) => (4, 1),
+                Table::Words5(_) => (5, 1),
                 Table::Words6(_) => (6, 1),
+                Table::Words7(_) => (7, 1),
                 Table::Words8(_) => (8, 1),
                 Table::Long(rows) => (16, rows.per_entry),
             };

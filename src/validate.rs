@@ -53,9 +53,9 @@
 //!   length, which the caller already knows: it reads every word of every accepted credential,
 //!   padded so that a length difference is a difference in the words, and does not stop at a
 //!   match, so timing reveals neither how close a guess was nor which credential matched.
-//!   What timing can reveal is the size of that padded block (32, 48, 64 or a multiple of 128
-//!   bytes, the smallest that holds the longest accepted payload): a longer token is turned
-//!   away without a comparison.
+//!   What timing can reveal is the size of that padded block (the smallest multiple of 8 bytes
+//!   from 32 to 64, or of 128 bytes, that holds the longest accepted payload): a longer token
+//!   is turned away without a comparison.
 //! - The accepted payloads live in buffers this crate zeroizes when the last layer or service
 //!   using them is dropped.
 //! - hyper does not know the `token` header is secret, so layers *outside* this one (a
