@@ -69,7 +69,7 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, LazyLock},
     task::{Context, Poll},
 };
 
@@ -197,7 +197,7 @@ impl fmt::Debug for SchemeSet {
     }
 }
 
-/// Why a request was turned away; indexes [`ValidateTokenLayer::rejections`].
+/// Why a request was turned away; indexes [`REJECTIONS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rejection {
     Missing = 0,
@@ -209,9 +209,8 @@ enum Rejection {
 pub struct ValidateTokenLayer<A = AcceptedTokens> {
     accepted: A,
     schemes: SchemeSet,
-    /// The headers of a `401`, by [`Rejection`]: built with the layer, because cloning a map
-    /// skips the hashing and probing that building one per rejection would repeat.
-    rejections: Arc<[HeaderMap; 2]>,
+    /// The scheme named in `www-authenticate` on rejections.
+    challenge: Scheme,
     /// Stored, not the constant: the header is almost always there, and looking it up by
     /// reference spares the drop a key moved in by value would need.
     header_name: HeaderName,
@@ -241,7 +240,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
         Self {
             accepted,
             schemes: SchemeSet::only(Scheme::default()),
-            rejections: rejection_headers(Scheme::default()),
+            challenge: Scheme::default(),
             header_name: TOKEN_HEADER,
         }
     }
@@ -249,7 +248,7 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     /// Accepts only `scheme` as the word before the payload (`Base` unless set).
     pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.schemes = SchemeSet::only(scheme);
-        self.rejections = rejection_headers(scheme);
+        self.challenge = scheme;
         self
     }
 
@@ -283,24 +282,28 @@ impl<A: AcceptedSource> ValidateTokenLayer<A> {
     fn reject<B: Default>(&self, rejection: Rejection) -> Response<B> {
         let mut response = Response::new(B::default());
         *response.status_mut() = StatusCode::UNAUTHORIZED;
-        *response.headers_mut() = self.rejections[rejection as usize].clone();
+        *response.headers_mut() = REJECTIONS[self.challenge.index()][rejection as usize].clone();
         response
     }
 }
 
-/// The `www-authenticate` challenge of each [`Rejection`], from static strings: the rejection
-/// path formats nothing.
-fn rejection_headers(scheme: Scheme) -> Arc<[HeaderMap; 2]> {
-    let challenges = match scheme {
-        Scheme::Base => ["Base error=\"missing_token\"", "Base error=\"invalid_token\""],
-        Scheme::Basic => ["Basic error=\"missing_token\"", "Basic error=\"invalid_token\""],
-    };
-    Arc::new(challenges.map(|challenge| {
-        let mut headers = HeaderMap::with_capacity(1);
-        headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
-        headers
-    }))
-}
+/// The headers of a `401`, by scheme ([`Scheme::index`]) and [`Rejection`]: a
+/// `www-authenticate` challenge from static strings, so the rejection path formats nothing.
+/// Prepared once, because cloning a map skips the hashing and probing that building one per
+/// rejection would repeat.
+static REJECTIONS: LazyLock<[[HeaderMap; 2]; 2]> = LazyLock::new(|| {
+    Scheme::ALL.map(|scheme| {
+        let challenges = match scheme {
+            Scheme::Base => ["Base error=\"missing_token\"", "Base error=\"invalid_token\""],
+            Scheme::Basic => ["Basic error=\"missing_token\"", "Basic error=\"invalid_token\""],
+        };
+        challenges.map(|challenge| {
+            let mut headers = HeaderMap::with_capacity(1);
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers
+        })
+    })
+});
 
 impl<S, A: AcceptedSource> Layer<S> for ValidateTokenLayer<A> {
     type Service = ValidateToken<S, A>;
