@@ -46,7 +46,6 @@ pub struct AcceptedSet {
     /// an `Extensions` so that accepting a request clones a map rather than building one.
     /// Indexed by the search's 1-based result.
     extensions: Box<[Option<Extensions>]>,
-    ids: Box<[AuthenticatedId]>,
 }
 
 /// The payloads in blocks of 64-bit words, each payload followed by the byte `0x80` and then
@@ -71,8 +70,7 @@ enum Table {
 
 impl AcceptedSet {
     pub fn new(entries: &[AcceptedEntry]) -> Self {
-        // The search relies on at most one entry matching; `add_to` keeps entries distinct, and
-        // this makes sure of it whatever the caller did.
+        // The search relies on at most one entry matching: repeated credentials count once.
         let mut distinct = Vec::with_capacity(entries.len());
         for entry in entries {
             entry.clone().add_to(&mut distinct);
@@ -87,15 +85,14 @@ impl AcceptedSet {
             56..=63 => Table::Words8(Rows::new(entries)),
             _ => Table::Long(LongRows::new(entries, (longest + 1).div_ceil(128))),
         };
-        let ids: Box<[AuthenticatedId]> = entries.iter().map(|entry| entry.id.clone()).collect();
         let extensions = std::iter::once(None)
-            .chain(ids.iter().map(|id| {
+            .chain(entries.iter().map(|entry| {
                 let mut extensions = Extensions::new();
-                extensions.insert(id.clone());
+                extensions.insert(entry.id.clone());
                 Some(extensions)
             }))
             .collect();
-        Self { table, extensions, ids }
+        Self { table, extensions }
     }
 
     /// The extensions (the [`AuthenticatedId`]) of the entry whose payload equals `presented`,
@@ -117,7 +114,8 @@ impl AcceptedSet {
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.ids.iter().map(AuthenticatedId::as_str)
+        let ids = self.extensions.iter().flatten().filter_map(Extensions::get::<AuthenticatedId>);
+        ids.map(AuthenticatedId::as_str)
     }
 }
 

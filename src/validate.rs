@@ -184,10 +184,7 @@ impl SchemeSet {
     /// may branch on them.
     #[inline]
     fn strip(self, value: &[u8]) -> Option<&[u8]> {
-        let strip = |scheme: Scheme, prefix: &'static [u8]| {
-            value.strip_prefix(prefix).filter(|_| self.0 & Self::only(scheme).0 != 0)
-        };
-        strip(Scheme::Base, b"Base ").or_else(|| strip(Scheme::Basic, b"Basic "))
+        self.iter().find_map(|scheme| value.strip_prefix(scheme.as_str().as_bytes())?.strip_prefix(b" "))
     }
 }
 
@@ -227,10 +224,7 @@ impl ValidateTokenLayer<AcceptedTokens> {
     ///
     /// An empty list gives a layer that rejects every request.
     pub fn any_of<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let mut entries = Vec::new();
-        for credentials in credentials {
-            AcceptedEntry::new(credentials).add_to(&mut entries);
-        }
+        let entries: Vec<_> = credentials.into_iter().map(AcceptedEntry::new).collect();
         Self::from_source(AcceptedTokens(Arc::new(AcceptedSet::new(&entries))))
     }
 }
