@@ -42,12 +42,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let variants = support::client_variants();
 
-    let mut group = criterion.benchmark_group("client");
-    for variant in &variants {
-        let mut step = (variant.make)();
-        group.bench_function(variant.id, |b| b.iter(&mut step));
-    }
-    group.finish();
+    support::bench_group(&mut criterion, "client", &variants);
 
     const SHARED: [&str; 5] =
         ["baseline", "map_request_closure", "set_request_header", "token_auth", "token_auth_live"];
@@ -58,7 +53,7 @@ fn main() {
     group.finish();
 
     criterion.final_summary();
-    if !std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+    if !support::listing_only() {
         support::print_round_table("client", &variants, &["map_request_closure", "set_request_header"]);
     }
     let ids: Vec<&str> = variants.iter().map(|variant| variant.id).collect();

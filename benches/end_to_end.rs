@@ -2,8 +2,8 @@
 //! with `TokenAuthLayer` + `ValidateTokenLayer`, 16 requests in flight.
 //!
 //! `cargo bench --bench end_to_end` runs the criterion group (requests per second for each),
-//! then measures the two setups back to back in many short rounds, alternating which goes
-//! first, and prints the median of the per-round throughput ratios: on a shared machine, load
+//! then measures the setups back to back in many short rounds, rotating which goes first,
+//! and prints the median of the per-round throughput ratios: on a shared machine, load
 //! drifts between two criterion groups run one after the other by more than the ~1% being
 //! measured, but much less within one round. Bounded: a fixed number of rounds and requests.
 
@@ -12,10 +12,12 @@ mod support;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use support::loopback::{drive, setup, Mode, Setup, IN_FLIGHT};
+use support::{
+    loopback::{drive, setup, Mode, Setup, IN_FLIGHT},
+    median, rotated_rounds, ROUNDS,
+};
 use tokio::runtime::Runtime;
 
-const ROUNDS: usize = 31;
 const REQUESTS_PER_ROUND: u64 = 4_000;
 
 fn runtime() -> Runtime {
@@ -35,24 +37,17 @@ fn main() {
     group.finish();
     criterion.final_summary();
 
-    // `--list`, `--test` and filters that exclude the group: skip the interleaved rounds too.
-    if std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+    if support::listing_only() {
         return;
     }
-    let setups: Vec<Setup> = Mode::ALL.iter().map(|(_, mode)| runtime.block_on(setup(*mode))).collect();
+    let mut setups: Vec<Setup> = Mode::ALL.iter().map(|(_, mode)| runtime.block_on(setup(*mode))).collect();
     for setup in &setups {
         runtime.block_on(drive(setup, 1_000));
     }
     // rates[m][r]: requests per second of mode m in round r.
-    let mut rates = vec![Vec::with_capacity(ROUNDS); setups.len()];
-    for round in 0..ROUNDS {
-        // Rotate which goes first, so that none always runs on a warmer (or busier) machine.
-        for offset in 0..setups.len() {
-            let mode = (round + offset) % setups.len();
-            let elapsed = runtime.block_on(drive(&setups[mode], REQUESTS_PER_ROUND));
-            rates[mode].push(REQUESTS_PER_ROUND as f64 / elapsed.as_secs_f64());
-        }
-    }
+    let rates = rotated_rounds(&mut setups, |setup| {
+        REQUESTS_PER_ROUND as f64 / runtime.block_on(drive(setup, REQUESTS_PER_ROUND)).as_secs_f64()
+    });
     let ratios = |over: usize| -> Vec<f64> {
         rates[2].iter().zip(&rates[over]).map(|(with, base)| with / base).collect()
     };
@@ -67,9 +62,7 @@ fn main() {
          | setup | requests/s, median |\n|---|---|"
     );
     for ((id, _), rates) in Mode::ALL.iter().zip(&rates) {
-        let mut sorted = rates.clone();
-        sorted.sort_by(f64::total_cmp);
-        println!("| {id} | {:.0} |", sorted[sorted.len() / 2]);
+        println!("| {id} | {:.0} |", median(rates.clone()));
     }
     println!("with layers / no layers, per round: {}", quartiles(ratios(0)));
     println!("with layers / header only, per round: {}", quartiles(ratios(1)));

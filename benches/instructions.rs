@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    if args.iter().any(|arg| arg == "--list" || arg == "--test") {
+    if support::listing_only() {
         return ExitCode::SUCCESS; // `cargo test --benches` and friends: nothing to run here
     }
     if Command::new("valgrind").arg("--version").output().is_err() {

@@ -16,15 +16,10 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let variants = support::server_variants();
 
-    let mut group = criterion.benchmark_group("server");
-    for variant in &variants {
-        let mut step = (variant.make)();
-        group.bench_function(variant.id, |b| b.iter(&mut step));
-    }
-    group.finish();
+    support::bench_group(&mut criterion, "server", &variants);
 
     criterion.final_summary();
-    if !std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+    if !support::listing_only() {
         support::print_round_table("server", &variants, &["custom_eq_1_accept", "custom_eq_4_accept"]);
     }
     let ids: Vec<&str> = variants.iter().map(|variant| variant.id).collect();

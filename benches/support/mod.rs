@@ -38,6 +38,45 @@ pub struct Variant {
     pub make: Box<dyn Fn() -> Box<dyn FnMut() + Send> + Send + Sync>,
 }
 
+/// Whether the bench binary was started to list or test its benches (`cargo test --benches`,
+/// `--list`) rather than to measure them.
+pub fn listing_only() -> bool {
+    std::env::args().any(|arg| arg == "--list" || arg == "--test")
+}
+
+/// One criterion group with a benchmark per variant.
+pub fn bench_group(criterion: &mut criterion::Criterion, name: &str, variants: &[Variant]) {
+    let mut group = criterion.benchmark_group(name);
+    for variant in variants {
+        let mut step = (variant.make)();
+        group.bench_function(variant.id, |b| b.iter(&mut step));
+    }
+    group.finish();
+}
+
+/// Rounds of the rotated-rounds tables.
+pub const ROUNDS: usize = 31;
+
+/// Runs `measure` on each of `items` once per round, for [`ROUNDS`] rounds, rotating which goes
+/// first, so that a burst of load from elsewhere lands on all of one round rather than on one
+/// item's whole run. Returns `results[item][round]`.
+pub fn rotated_rounds<T>(items: &mut [T], mut measure: impl FnMut(&mut T) -> f64) -> Vec<Vec<f64>> {
+    let mut results = vec![Vec::with_capacity(ROUNDS); items.len()];
+    for round in 0..ROUNDS {
+        for offset in 0..items.len() {
+            let index = (round + offset) % items.len();
+            results[index].push(measure(&mut items[index]));
+        }
+    }
+    results
+}
+
+/// The median (the upper one of an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Polls a future that completes at once: every service here does.
 pub fn now<F: Future>(future: F) -> F::Output {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
@@ -318,8 +357,7 @@ pub fn print_table(heading: &str, unit: &str, values: &[(&str, f64)], references
     }
 }
 
-/// Rounds for [`print_round_table`], and iterations of each variant per round.
-const ROUNDS: usize = 31;
+/// Iterations of each variant per round of [`print_round_table`].
 const ITERATIONS_PER_ROUND: u32 = 20_000;
 
 /// Measures every variant back to back in short rounds, rotating their order, and prints the
@@ -332,22 +370,14 @@ pub fn print_round_table(group: &str, variants: &[Variant], references: &[&str])
         (0..ITERATIONS_PER_ROUND).for_each(|_| step()); // warm up
     }
     // ns[v][r]: variant v's mean time per request in round r.
-    let mut ns = vec![Vec::with_capacity(ROUNDS); steps.len()];
-    for round in 0..ROUNDS {
-        for offset in 0..steps.len() {
-            let index = (round + offset) % steps.len();
-            let started = Instant::now();
-            (0..ITERATIONS_PER_ROUND).for_each(|_| steps[index]());
-            ns[index].push(started.elapsed().as_nanos() as f64 / f64::from(ITERATIONS_PER_ROUND));
-        }
-    }
+    let ns = rotated_rounds(&mut steps, |step| {
+        let started = Instant::now();
+        (0..ITERATIONS_PER_ROUND).for_each(|_| step());
+        started.elapsed().as_nanos() as f64 / f64::from(ITERATIONS_PER_ROUND)
+    });
     let position = |id: &str| variants.iter().position(|variant| variant.id == id);
     let baseline = position("baseline").expect("every group has a baseline");
     let overheads = |v: usize| -> Vec<f64> { ns[v].iter().zip(&ns[baseline]).map(|(a, b)| a - b).collect() };
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
-    };
     println!(
         "\n{group}: {ROUNDS} rounds of {ITERATIONS_PER_ROUND} requests per variant, order rotated; \
          medians over rounds of ns per request, overhead = variant - baseline, and the ratios"
