@@ -60,7 +60,7 @@ use http::{header::Entry, uri::Authority, HeaderName, HeaderValue, Request, Uri}
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::credentials::{Credentials, Scheme, TOKEN_HEADER};
+use crate::credentials::{Credentials, Scheme, TokenHeaderName};
 
 /// Where a token comes from: a fixed [`StaticToken`] or, with the `rotation` feature, a
 /// [`LiveToken`](crate::LiveToken) that follows [`LiveCredentials`](crate::LiveCredentials).
@@ -212,13 +212,12 @@ impl fmt::Debug for Scope {
 #[derive(Clone)]
 pub struct TokenAuthLayer<T = StaticToken> {
     token: T,
-    header_name: HeaderName,
+    header_name: TokenHeaderName,
     policy: InsertPolicy,
     scope: Scope,
-    /// The token replaces any header of [`TOKEN_HEADER`]: the default policy and name. Worked
-    /// out when the layer is configured, like `scoped`, so that the usual call makes two checks
-    /// instead of four, inserts the constant (moved in by value, where a stored name is cloned
-    /// through `Bytes`' vtable), and keeps the rest out of line.
+    /// The token replaces any header of [`TOKEN_HEADER`](crate::TOKEN_HEADER): the default
+    /// policy and name. Worked out when the layer is configured, like `scoped`, so that the
+    /// usual call makes two checks instead of four and keeps the rest out of line.
     plain: bool,
     /// Some requests do not get the token: `https_only` or `for_host` was called.
     scoped: bool,
@@ -238,7 +237,7 @@ impl<T: TokenSource> TokenAuthLayer<T> {
     pub(crate) fn from_source(token: T) -> Self {
         Self {
             token,
-            header_name: TOKEN_HEADER,
+            header_name: TokenHeaderName::default(),
             policy: InsertPolicy::default(),
             scope: Scope::default(),
             plain: true,
@@ -248,7 +247,7 @@ impl<T: TokenSource> TokenAuthLayer<T> {
 
     /// Works out `plain` and `scoped` again after a builder call.
     fn replan(mut self) -> Self {
-        self.plain = self.header_name == TOKEN_HEADER && self.policy == InsertPolicy::Override;
+        self.plain = self.header_name == TokenHeaderName::Token && self.policy == InsertPolicy::Override;
         self.scoped = self.scope.https_only || self.scope.hosts.is_some();
         self
     }
@@ -261,7 +260,7 @@ impl<T: TokenSource> TokenAuthLayer<T> {
         }
         let headers = request.headers_mut();
         if self.plain {
-            headers.insert(TOKEN_HEADER, sealed::TokenSource::header_value(&mut self.token));
+            headers.insert(crate::TOKEN_HEADER, sealed::TokenSource::header_value(&mut self.token));
         } else {
             self.insert_configured(headers);
         }
@@ -272,10 +271,10 @@ impl<T: TokenSource> TokenAuthLayer<T> {
     fn insert_configured(&mut self, headers: &mut http::HeaderMap) {
         match self.policy {
             InsertPolicy::Override => {
-                headers.insert(&self.header_name, sealed::TokenSource::header_value(&mut self.token));
+                self.header_name.insert(headers, sealed::TokenSource::header_value(&mut self.token));
             }
             InsertPolicy::IfMissing => {
-                if let Entry::Vacant(slot) = headers.entry(&self.header_name) {
+                if let Entry::Vacant(slot) = self.header_name.entry(headers) {
                     slot.insert(sealed::TokenSource::header_value(&mut self.token));
                 }
             }
@@ -288,9 +287,9 @@ impl<T: TokenSource> TokenAuthLayer<T> {
         self
     }
 
-    /// Sends the token in `name` instead of [`TOKEN_HEADER`].
+    /// Sends the token in `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+        self.header_name = TokenHeaderName::new(name);
         self.replan()
     }
 
