@@ -2,29 +2,27 @@
 
 use tower::{layer::util::Stack, ServiceBuilder};
 
-use crate::{Credentials, TokenAuthLayer, ValidateTokenLayer};
+use crate::{token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials};
 
-/// Adds this crate's layers to a [`ServiceBuilder`] as methods, so a stack reads as one chain.
+/// This crate's layers as [`ServiceBuilder`] methods, so a stack reads as one chain.
 ///
-/// Each method is `.layer(…)` with the layer's plain constructor; configure a layer first and
-/// pass it to `.layer(…)` when the defaults do not fit. Requires the `tower` feature.
-///
-/// # Example
+/// Each method is `.layer(…)` with the layer's plain constructor; configure a layer and pass it
+/// to `.layer(…)` when the defaults do not fit (a [scope](crate::token_auth#scope), say).
 ///
 /// ```
-/// # #[cfg(feature = "trace-id")] {
 /// use std::convert::Infallible;
 /// use http::{Request, Response};
 /// use jocloud_auth::{Credentials, ServiceBuilderExt};
 /// use tower::{service_fn, ServiceBuilder};
 ///
-/// let credentials = Credentials::new("qawsedrftg", "abcdefghijk").unwrap();
-/// let client = ServiceBuilder::new()
-///     .jocloud_trace_id()
-///     .jocloud_token(&credentials)
+/// let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
+/// let server = ServiceBuilder::new()
+///     .jocloud_validate_token(&credentials)
 ///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }));
-/// # let _ = client; }
+/// # let _ = server;
+/// # Ok::<(), jocloud_auth::CredentialsError>(())
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub trait ServiceBuilderExt<L>: sealed::Sealed {
     /// Adds [`TokenAuthLayer::new`].
     fn jocloud_token(self, credentials: &Credentials) -> ServiceBuilder<Stack<TokenAuthLayer, L>>;
@@ -34,7 +32,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     fn jocloud_live_token(
         self,
         credentials: &crate::LiveCredentials,
-    ) -> ServiceBuilder<Stack<TokenAuthLayer<crate::LiveToken>, L>>;
+    ) -> ServiceBuilder<Stack<TokenAuthLayer, L>>;
 
     /// Adds [`ValidateTokenLayer::new`].
     fn jocloud_validate_token(
@@ -47,11 +45,11 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     fn jocloud_validate_live_token(
         self,
         set: &crate::LiveCredentialSet,
-    ) -> ServiceBuilder<Stack<ValidateTokenLayer<crate::LiveAcceptedTokens>, L>>;
+    ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>>;
 
-    /// Adds [`TraceIdLayer`](crate::TraceIdLayer).
+    /// Adds [`TraceIdLayer`](crate::trace_id::TraceIdLayer).
     #[cfg(feature = "trace-id")]
-    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::TraceIdLayer, L>>;
+    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::trace_id::TraceIdLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -63,7 +61,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     fn jocloud_live_token(
         self,
         credentials: &crate::LiveCredentials,
-    ) -> ServiceBuilder<Stack<TokenAuthLayer<crate::LiveToken>, L>> {
+    ) -> ServiceBuilder<Stack<TokenAuthLayer, L>> {
         self.layer(TokenAuthLayer::live(credentials))
     }
 
@@ -78,13 +76,13 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     fn jocloud_validate_live_token(
         self,
         set: &crate::LiveCredentialSet,
-    ) -> ServiceBuilder<Stack<ValidateTokenLayer<crate::LiveAcceptedTokens>, L>> {
+    ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>> {
         self.layer(ValidateTokenLayer::live(set))
     }
 
     #[cfg(feature = "trace-id")]
-    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::TraceIdLayer, L>> {
-        self.layer(crate::TraceIdLayer::new())
+    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::trace_id::TraceIdLayer, L>> {
+        self.layer(crate::trace_id::TraceIdLayer::new())
     }
 }
 

@@ -1,27 +1,6 @@
-//! jocloud interface certificates and the token they encode.
-//!
-//! A jocloud request authenticates with one header,
-//! `token: Base <base64("<certificate ID>:<certificate secret key>")>`, standard padded base64 of
-//! the UTF-8 bytes. [`Credentials`] holds a validated ID and secret; the layers in this crate
-//! encode it once, when they are built.
-//!
-//! # Example
-//!
-//! ```
-//! use jocloud_auth::Credentials;
-//!
-//! let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
-//! assert_eq!(credentials.id(), "qawsedrftg");
-//! // The secret never shows up in formatted output.
-//! assert!(!format!("{credentials:?}").contains("abcdefghijk"));
-//!
-//! // "id:secret", split at the first colon, as some config files store it.
-//! let parsed: Credentials = "qawsedrftg:abcdefghijk".parse()?;
-//! assert_eq!(parsed.id(), credentials.id());
-//! # Ok::<(), jocloud_auth::CredentialsError>(())
-//! ```
+//! jocloud interface certificates, the scheme word, and the token they encode to.
 
-use std::{env, error::Error, fmt, str::FromStr};
+use std::{env, error::Error, fmt, str::FromStr, sync::Arc};
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
@@ -30,59 +9,23 @@ use zeroize::Zeroizing;
 /// The header jocloud reads the token from: `token`.
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 
-/// The header the client layer writes: [`TOKEN_HEADER`] unless configured otherwise.
+/// The longest header value a credential may encode to, in bytes, with the longer scheme word.
 ///
-/// The default is kept as the compile-time constant rather than a stored `HeaderName`: a
-/// constant goes into a `HeaderMap` by value for free, where a stored name has to be cloned
-/// (through `Bytes`' vtable) on every insert. The usual layer inserts the constant directly;
-/// this serves the others, such as the `IfMissing` policy, which took 64 rather than 42 ns
-/// per request with a stored name (`cargo bench --bench client`).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) enum TokenHeaderName {
-    #[default]
-    Token,
-    Custom(HeaderName),
-}
-
-impl fmt::Debug for TokenHeaderName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Token => fmt::Debug::fmt(&TOKEN_HEADER, f),
-            Self::Custom(name) => fmt::Debug::fmt(name, f),
-        }
-    }
-}
-
-impl TokenHeaderName {
-    pub(crate) fn new(name: HeaderName) -> Self {
-        if name == TOKEN_HEADER {
-            Self::Token
-        } else {
-            Self::Custom(name)
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn insert(&self, headers: &mut http::HeaderMap, value: HeaderValue) {
-        match self {
-            Self::Token => headers.insert(TOKEN_HEADER, value),
-            Self::Custom(name) => headers.insert(name, value),
-        };
-    }
-
-    #[inline(always)]
-    pub(crate) fn entry<'a>(&self, headers: &'a mut http::HeaderMap) -> http::header::Entry<'a, HeaderValue> {
-        match self {
-            Self::Token => headers.entry(TOKEN_HEADER),
-            Self::Custom(name) => headers.entry(name),
-        }
-    }
-}
+/// Common servers and proxies cap a header line at 8 KiB; a longer token could never be sent.
+const MAX_HEADER_VALUE: usize = 8 * 1024;
 
 /// The word before the base64 payload in the header value.
 ///
-/// jocloud's own documentation disagrees: the content-moderation API says `Base`, the
-/// cloud-recording API says `Basic`. `Base` is the default everywhere in this crate.
+/// jocloud's own documentation disagrees: the content-moderation API (`ai.jocloud.com`) says
+/// `Base`, the cloud-recording API (`api.jocloud.com`) says `Basic`. `Base` is the default
+/// everywhere in this crate. Parses from either word, as written in a configuration file:
+///
+/// ```
+/// use jocloud_auth::Scheme;
+///
+/// assert_eq!("Basic".parse::<Scheme>(), Ok(Scheme::Basic));
+/// assert!("Bearer".parse::<Scheme>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Scheme {
@@ -94,7 +37,7 @@ pub enum Scheme {
 }
 
 impl Scheme {
-    /// Every scheme, in a fixed order (the index of a scheme is its position here).
+    /// Every scheme, in a fixed order.
     pub(crate) const ALL: [Scheme; 2] = [Scheme::Base, Scheme::Basic];
 
     /// The word as it appears in the header.
@@ -102,14 +45,6 @@ impl Scheme {
         match self {
             Scheme::Base => "Base",
             Scheme::Basic => "Basic",
-        }
-    }
-
-    /// Position in [`Scheme::ALL`], for per-scheme tables.
-    pub(crate) const fn index(self) -> usize {
-        match self {
-            Scheme::Base => 0,
-            Scheme::Basic => 1,
         }
     }
 }
@@ -120,11 +55,45 @@ impl fmt::Display for Scheme {
     }
 }
 
+impl FromStr for Scheme {
+    type Err = ParseSchemeError;
+
+    /// `Base` or `Basic`, exactly as the header spells them.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scheme::ALL.into_iter().find(|scheme| scheme.as_str() == s).ok_or(ParseSchemeError(()))
+    }
+}
+
+/// The error of parsing a [`Scheme`] from a word other than `Base` or `Basic`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseSchemeError(());
+
+impl fmt::Display for ParseSchemeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown jocloud token scheme: expected `Base` or `Basic`")
+    }
+}
+
+impl Error for ParseSchemeError {}
+
 /// A jocloud interface certificate: its ID and secret key.
 ///
 /// Built only through validating constructors, so every `Credentials` encodes to a token the
-/// server can split back into ID and secret. The secret is zeroized when the value is dropped
-/// and never appears in `Debug` output or in any error.
+/// server can split back into ID and secret and that fits in a header. The secret is zeroized
+/// when the value is dropped and never appears in `Debug` output or in any error.
+///
+/// ```
+/// use jocloud_auth::Credentials;
+///
+/// let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
+/// assert_eq!(credentials.id(), "qawsedrftg");
+/// assert_eq!(format!("{credentials:?}"), r#"Credentials { id: "qawsedrftg", secret: "[redacted]" }"#);
+///
+/// // "id:secret", split at the first colon, as some configuration files store it.
+/// let parsed: Credentials = "qawsedrftg:abcdefghijk".parse()?;
+/// assert_eq!(parsed.id(), credentials.id());
+/// # Ok::<(), jocloud_auth::CredentialsError>(())
+/// ```
 #[derive(Clone)]
 pub struct Credentials {
     id: String,
@@ -141,9 +110,12 @@ impl Credentials {
     ///
     /// # Errors
     ///
-    /// An empty ID or secret, an ID containing `:` (the server splits the decoded token at the
-    /// first colon), or leading or trailing whitespace in either (almost always a copy-paste
-    /// mistake). The error never contains the secret.
+    /// Whatever no jocloud console issues, each with its own [`CredentialsError`]: an empty ID
+    /// or secret; an ID containing `:` (the server splits the decoded token at the first
+    /// colon); leading or trailing whitespace, a control character (a NUL, a newline inside) or
+    /// an invisible format character (a byte-order mark, a zero-width space) in either, all
+    /// copy-paste mistakes; and a pair whose header value would exceed 8 KiB. The error never
+    /// contains the secret.
     pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Result<Self, CredentialsError> {
         // Wrap the secret first, so it is zeroized on every return path, errors included.
         let secret = Zeroizing::new(secret.into());
@@ -152,6 +124,10 @@ impl Credentials {
         check_part(&secret, Part::Secret)?;
         if id.contains(':') {
             return Err(CredentialsError::IdContainsColon);
+        }
+        let payload = id.len() + 1 + secret.len();
+        if header_value_len(Scheme::Basic, payload) > MAX_HEADER_VALUE {
+            return Err(CredentialsError::TooLong { max_header_bytes: MAX_HEADER_VALUE });
         }
         Ok(Self { id, secret })
     }
@@ -180,9 +156,9 @@ impl Credentials {
         plain.push_str(&self.id);
         plain.push(':');
         plain.push_str(&self.secret);
+        let mut encoded = Zeroizing::new(String::new());
         // Sized up front so the buffer never reallocates and leaves a copy behind.
-        let len = base64::encoded_len(plain.len(), true).unwrap_or(0);
-        let mut encoded = Zeroizing::new(String::with_capacity(len));
+        encoded.reserve_exact(base64::encoded_len(plain.len(), true).unwrap_or(0));
         base64::engine::general_purpose::STANDARD.encode_string(plain.as_bytes(), &mut encoded);
         encoded
     }
@@ -190,27 +166,56 @@ impl Credentials {
     /// The complete header value, `"<scheme> <payload>"`, marked sensitive: for clients outside
     /// tower, or for a `curl` command line.
     ///
-    /// The value is the secret in reversible form. Prefer [`TokenAuthLayer`](crate::TokenAuthLayer),
-    /// which keeps it out of reach.
+    /// The value is the secret in reversible form. Prefer
+    /// [`TokenAuthLayer`](crate::token_auth::TokenAuthLayer), which keeps it out of reach.
     pub fn header_value(&self, scheme: Scheme) -> HeaderValue {
-        header_value(scheme, self.encoded_payload().as_bytes())
+        header_value(scheme, &self.encoded_payload())
     }
 }
 
-/// Builds `"<scheme> <payload>"` as a sensitive header value whose clones never allocate.
-pub(crate) fn header_value(scheme: Scheme, payload: &[u8]) -> HeaderValue {
-    let word = scheme.as_str().as_bytes();
-    let mut bytes = Zeroizing::new(Vec::with_capacity(word.len() + 1 + payload.len()));
-    bytes.extend_from_slice(word);
-    bytes.push(b' ');
-    bytes.extend_from_slice(payload);
-    // A scheme word, a space and base64 are all visible ASCII, which `from_bytes` accepts.
-    let mut value = HeaderValue::from_bytes(&bytes).expect("scheme and base64 are valid header bytes");
+/// `"<scheme> <payload>"` as a sensitive header value whose clones never allocate.
+fn header_value(scheme: Scheme, payload: &str) -> HeaderValue {
+    let mut text = Zeroizing::new(String::with_capacity(scheme.as_str().len() + 1 + payload.len()));
+    text.push_str(scheme.as_str());
+    text.push(' ');
+    text.push_str(payload);
+    // A scheme word, a space and base64 are visible ASCII, which a header value always accepts.
+    let mut value = HeaderValue::from_str(&text).expect("scheme and base64 make a valid header value");
     value.set_sensitive(true);
-    // The first clone of a freshly copied value allocates its shared refcount; do it now so
-    // that the clones made per request are a reference count increment and nothing more.
-    drop(value.clone());
-    value
+    // A freshly copied value allocates a shared reference count on its first clone, and each
+    // clone of it checks whether that happened. Its clone is the shared form from the start:
+    // cloning that per request is a reference count increment and nothing more.
+    value.clone()
+}
+
+/// The length of `"<scheme> <base64 of payload_len bytes>"`.
+fn header_value_len(scheme: Scheme, payload_len: usize) -> usize {
+    scheme.as_str().len() + 1 + payload_len.div_ceil(3) * 4
+}
+
+/// A credential encoded for the client: its ID and its header value for each scheme, so that
+/// choosing a scheme is an index, never an encoding.
+pub(crate) struct EncodedToken {
+    pub(crate) id: Arc<str>,
+    by_scheme: [HeaderValue; Scheme::ALL.len()],
+}
+
+impl EncodedToken {
+    pub(crate) fn new(credentials: &Credentials) -> Self {
+        let payload = credentials.encoded_payload();
+        Self {
+            id: credentials.id().into(),
+            by_scheme: Scheme::ALL.map(|scheme| header_value(scheme, &payload)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn value(&self, scheme: Scheme) -> &HeaderValue {
+        match scheme {
+            Scheme::Base => &self.by_scheme[0],
+            Scheme::Basic => &self.by_scheme[1],
+        }
+    }
 }
 
 impl FromStr for Credentials {
@@ -236,19 +241,31 @@ enum Part {
 }
 
 fn check_part(value: &str, part: Part) -> Result<(), CredentialsError> {
+    let error = |id, secret| Err(if let Part::Id = part { id } else { secret });
     if value.is_empty() {
-        return Err(match part {
-            Part::Id => CredentialsError::EmptyId,
-            Part::Secret => CredentialsError::EmptySecret,
-        });
+        return error(CredentialsError::EmptyId, CredentialsError::EmptySecret);
     }
     if value.trim() != value {
-        return Err(match part {
-            Part::Id => CredentialsError::IdSurroundingWhitespace,
-            Part::Secret => CredentialsError::SecretSurroundingWhitespace,
-        });
+        return error(
+            CredentialsError::IdSurroundingWhitespace,
+            CredentialsError::SecretSurroundingWhitespace,
+        );
+    }
+    if value.chars().any(char::is_control) {
+        return error(CredentialsError::IdControlCharacter, CredentialsError::SecretControlCharacter);
+    }
+    if value.chars().any(is_invisible_format) {
+        return error(CredentialsError::IdInvisibleCharacter, CredentialsError::SecretInvisibleCharacter);
     }
     Ok(())
+}
+
+/// Unicode format characters (category Cf) that text copied from a web console or a document
+/// brings along unseen: the soft hyphen, zero-width spaces and joiners, direction marks and
+/// embeddings, the word joiner and invisible operators, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}')
+        || matches!(c, '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
 fn read_var(name: &'static str) -> Result<String, CredentialsError> {
@@ -273,6 +290,21 @@ pub enum CredentialsError {
     IdSurroundingWhitespace,
     /// The secret key starts or ends with whitespace.
     SecretSurroundingWhitespace,
+    /// The certificate ID contains a control character, such as NUL or a line break.
+    IdControlCharacter,
+    /// The secret key contains a control character, such as NUL or a line break.
+    SecretControlCharacter,
+    /// The certificate ID contains an invisible format character, such as a byte-order mark
+    /// or a zero-width space.
+    IdInvisibleCharacter,
+    /// The secret key contains an invisible format character, such as a byte-order mark or a
+    /// zero-width space.
+    SecretInvisibleCharacter,
+    /// The token would not fit in a header value of `max_header_bytes`.
+    TooLong {
+        /// The limit, in bytes of the header value.
+        max_header_bytes: usize,
+    },
     /// An `"id:secret"` string has no `:`.
     MissingSeparator,
     /// The named environment variable is not set.
@@ -287,20 +319,23 @@ impl fmt::Display for CredentialsError {
         match self {
             Self::EmptyId => f.write_str("the certificate ID is empty"),
             Self::EmptySecret => f.write_str("the secret key is empty"),
-            Self::IdContainsColon => {
-                f.write_str("the certificate ID contains ':', which the server uses to split ID from secret")
+            Self::IdContainsColon => f.write_str("the certificate ID contains ':'"),
+            Self::IdSurroundingWhitespace => f.write_str("the certificate ID starts or ends with whitespace"),
+            Self::SecretSurroundingWhitespace => f.write_str("the secret key starts or ends with whitespace"),
+            Self::IdControlCharacter => f.write_str("the certificate ID contains a control character"),
+            Self::SecretControlCharacter => f.write_str("the secret key contains a control character"),
+            Self::IdInvisibleCharacter => f.write_str(
+                "the certificate ID contains an invisible character (such as a BOM or zero-width space)",
+            ),
+            Self::SecretInvisibleCharacter => f.write_str(
+                "the secret key contains an invisible character (such as a BOM or zero-width space)",
+            ),
+            Self::TooLong { max_header_bytes } => {
+                write!(f, "the token would be longer than the {max_header_bytes}-byte header limit")
             }
-            Self::IdSurroundingWhitespace => {
-                f.write_str("the certificate ID starts or ends with whitespace (a copy-paste mistake?)")
-            }
-            Self::SecretSurroundingWhitespace => {
-                f.write_str("the secret key starts or ends with whitespace (a copy-paste mistake?)")
-            }
-            Self::MissingSeparator => f.write_str("expected \"<id>:<secret>\" but found no ':'"),
+            Self::MissingSeparator => f.write_str("expected \"<id>:<secret>\", found no ':'"),
             Self::MissingEnvVar(name) => write!(f, "environment variable {name} is not set"),
-            Self::NotUnicodeEnvVar(name) => {
-                write!(f, "environment variable {name} is not valid Unicode")
-            }
+            Self::NotUnicodeEnvVar(name) => write!(f, "environment variable {name} is not valid Unicode"),
         }
     }
 }

@@ -1,27 +1,13 @@
 //! Tower middleware for jocloud (Aivacom) token authentication.
 //!
-//! jocloud's REST API authenticates every request with one header,
-//! `token: Base <base64("<certificate ID>:<certificate secret key>")>`. This crate provides:
-//!
-//! - [`TokenAuthLayer`]: adds that header to outgoing requests, for hyper-util clients and any
-//!   other `Service<http::Request<B>>`. The value is encoded once, when the layer is built.
-//! - [`ValidateTokenLayer`]: checks it on incoming requests in constant time and hands the
-//!   caller's [`AuthenticatedId`] to the inner service (an axum router, say).
-//! - [`LiveCredentials`] and [`LiveCredentialSet`] (feature `rotation`, on by default): rotate
-//!   keys in a running service without rebuilding it and without a lock on the request path.
-//! - [`TraceIdLayer`] (feature `trace-id`, on by default): the `traceId=<uuid>` query parameter
-//!   jocloud asks for.
-//! - [`ServiceBuilderExt`] (feature `tower`): all of the above as `tower::ServiceBuilder` methods.
-//!
-//! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types (and `tower`'s
-//! `ServiceBuilder` behind its feature), so it works under tower-http 0.6 and 0.7 alike.
-//!
-//! # Example
-//!
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response, StatusCode};
-//! use jocloud_auth::{AuthenticatedId, Credentials, TokenAuthLayer, ValidateTokenLayer};
+//! use jocloud_auth::{
+//!     token_auth::TokenAuthLayer,
+//!     validate::{AuthenticatedId, ValidateTokenLayer},
+//!     Credentials,
+//! };
 //! use tower::{service_fn, ServiceBuilder, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -45,15 +31,32 @@
 //! # }
 //! ```
 //!
+//! jocloud's REST API authenticates every request with one header,
+//! `token: Base <base64("<certificate ID>:<certificate secret key>")>`. This crate does the work
+//! around it:
+//!
+//! - [`Credentials`]: a validated certificate ID and secret, never shown in `Debug` or errors.
+//! - [`token_auth`]: adds the header to outgoing requests, encoded once, for hyper-util clients
+//!   and any other `Service<http::Request<B>>`.
+//! - [`validate`]: checks it on incoming requests in constant time and hands the caller's ID to
+//!   the inner service (an axum router, say).
+//! - `LiveCredentials` and `LiveCredentialSet` (feature `rotation`): keys that rotate in a
+//!   running service, without a lock on the request path.
+//! - `trace_id` (feature `trace-id`): the `traceId` query parameter jocloud asks for.
+//! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
+//!
+//! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
+//! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.
+//!
 //! # Security
 //!
 //! The token is the secret in reversible form and is sent on every request: use HTTPS, and
-//! [scope](TokenAuthLayer::for_host) the client layer to jocloud's hosts when redirects may lead
-//! elsewhere. Secrets never appear in `Debug` output or errors, header values are marked
-//! sensitive, and the buffers this crate owns are zeroized on drop; copies inside `http`'s
-//! `HeaderValue` cannot be.
+//! [scope](token_auth#scope) the client layer to jocloud's hosts. Secrets never appear in
+//! `Debug` output or errors, header values are marked sensitive, and the buffers this crate
+//! owns are zeroized on drop; copies inside `http`'s `HeaderValue` cannot be.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// `get_ref`, `get_mut` and `into_inner` for a middleware whose wrapped service is `inner`.
 macro_rules! inner_service_accessors {
@@ -76,35 +79,29 @@ macro_rules! inner_service_accessors {
 }
 
 mod accepted;
-pub mod credentials;
+mod credentials;
 pub mod token_auth;
 pub mod validate;
 
 #[cfg(feature = "rotation")]
-pub mod rotation;
+mod live;
 
 #[cfg(feature = "trace-id")]
+#[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
 pub mod trace_id;
 
 #[cfg(feature = "tower")]
-pub mod builder;
+mod builder;
 
-pub use credentials::{Credentials, CredentialsError, Scheme, TOKEN_HEADER};
-pub use token_auth::{InsertPolicy, StaticToken, TokenAuth, TokenAuthLayer, TokenSource};
-pub use validate::{
-    AcceptedSource, AcceptedTokens, AuthenticatedId, ResponseFuture, ValidateToken, ValidateTokenLayer,
-};
+pub use credentials::{Credentials, CredentialsError, ParseSchemeError, Scheme, TOKEN_HEADER};
 
 #[cfg(feature = "rotation")]
-pub use rotation::{LiveAcceptedTokens, LiveCredentialSet, LiveCredentials, LiveToken};
-
-#[cfg(feature = "trace-id")]
-pub use trace_id::{SetTraceId, TraceId, TraceIdLayer};
+pub use live::{LiveCredentialSet, LiveCredentials};
 
 #[cfg(feature = "tower")]
 pub use builder::ServiceBuilderExt;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "rotation", feature = "trace-id"))]
 pub struct ReadmeDoctests;

@@ -1,14 +1,9 @@
-//! Client side: attach the jocloud `token` header to every outgoing request.
-//!
-//! [`TokenAuthLayer`] encodes the credentials once, when it is built, into a sensitive
-//! [`HeaderValue`]. Each request then costs one header insert: no allocation, no base64, no lock.
-//!
-//! # Example
+//! Attach the jocloud `token` header to outgoing requests.
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use http::{Request, Response};
-//! use jocloud_auth::{Credentials, TokenAuthLayer, TOKEN_HEADER};
+//! use http::{uri::Authority, Request, Response};
+//! use jocloud_auth::{token_auth::TokenAuthLayer, Credentials, TOKEN_HEADER};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -16,39 +11,55 @@
 //! let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
 //!
 //! // Stands in for a hyper-util client: echoes the header it was given.
-//! let client = service_fn(|request: Request<String>| async move {
-//!     let token = request.headers()[TOKEN_HEADER].clone();
-//!     Ok::<_, Infallible>(Response::new(token))
+//! let client = service_fn(|request: Request<()>| async move {
+//!     Ok::<_, Infallible>(Response::new(request.headers().get(TOKEN_HEADER).cloned()))
 //! });
+//! let client = TokenAuthLayer::new(&credentials)
+//!     .https_only()
+//!     .for_host(Authority::from_static("ai.jocloud.com"))
+//!     .layer(client);
 //!
-//! let client = TokenAuthLayer::new(&credentials).layer(client);
-//! let request = Request::post("https://ai.jocloud.com/app/123456/v1/image/sync").body(String::new())?;
-//! let response = client.oneshot(request).await?;
-//! assert_eq!(response.body(), "Base cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==");
+//! let request = Request::post("https://ai.jocloud.com/app/123456/v1/image/sync").body(())?;
+//! let token = client.clone().oneshot(request).await?.into_body();
+//! assert_eq!(token.unwrap(), "Base cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==");
+//!
+//! // Outside the scope, no token header leaves, whoever put it there.
+//! let request = Request::get("https://example.com/").header(TOKEN_HEADER, "Base c2VjcmV0").body(())?;
+//! assert_eq!(client.oneshot(request).await?.into_body(), None);
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! The credentials are encoded once, when the layer is built, into a
+//! [sensitive](HeaderValue::is_sensitive) header value; each request then costs one header
+//! insert: no allocation, no base64, no lock.
+//!
+//! # Scope
+//!
+//! [`https_only`](TokenAuthLayer::https_only) and [`for_host`](TokenAuthLayer::for_host) limit
+//! which requests get the token. A request outside the scope leaves with **no** token header
+//! at all: the layer removes one that is already there, whether the caller set it (under
+//! [`InsertPolicy::IfMissing`]) or a redirect-following layer carried it over from an earlier
+//! hop. Without either method every request is in scope.
+//!
 //! # Layer ordering
 //!
-//! In a [`tower::ServiceBuilder`](https://docs.rs/tower/latest/tower/struct.ServiceBuilder.html)
-//! the first layer listed is the outermost. Put `TokenAuthLayer` *below* (inside)
-//! `FollowRedirectLayer`, retry, timeout and `TraceLayer`:
+//! In a `tower::ServiceBuilder` the first layer listed is the outermost. Put `TokenAuthLayer`
+//! *inside* (below) redirect-following, retry, timeout and tracing layers:
 //!
 //! - **Redirects.** tower-http's `FollowRedirect` removes only `Authorization`, `Cookie` and
-//!   `Proxy-Authorization` when a redirect crosses origins; a `token` header it has seen follows the
-//!   redirect to any host. Placed inside `FollowRedirect`, `TokenAuth` sees every hop separately,
-//!   and a [scope](TokenAuthLayer::for_host) keeps the token away from hosts it was not meant for.
-//! - **Retry.** Each attempt passes through `TokenAuth` again, so each carries the current token
-//!   (and, with [live rotation](crate::LiveCredentials), the newest one).
-//! - **Tracing.** Outside `TraceLayer`, a request is logged before the token is added. Inside it,
-//!   the header is still marked [sensitive](HeaderValue::is_sensitive), which tower-http and
-//!   `http`'s own `Debug` print as `Sensitive`.
+//!   `Proxy-Authorization` when a redirect crosses origins. Inside it, `TokenAuth` sees every
+//!   hop, and its scope keeps the token away from hosts it was not meant for. Outside it, the
+//!   token is part of the request `FollowRedirect` replays to any host, and no scope helps.
+//! - **Retry.** Each attempt passes through `TokenAuth` again, with the current key.
+//! - **Tracing.** Layers outside see the request before the token is added; layers inside see
+//!   it marked sensitive, which `http`'s `Debug` and tower-http print as `Sensitive`.
 //!
 //! # Security
 //!
-//! The encoded token is the secret in reversible form. It lives in a [`HeaderValue`], whose
-//! memory this crate cannot zeroize, for as long as the layer or any service built from it does.
+//! The token is the secret in reversible form, sent on every request: use HTTPS and a scope.
+//! It lives in a [`HeaderValue`], whose memory this crate cannot zeroize, for as long as the
+//! layer, a service built from it, or a request carrying it does.
 
 use std::{
     fmt,
@@ -56,135 +67,84 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{header::Entry, uri::Authority, HeaderName, HeaderValue, Request, Uri};
+use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::credentials::{Credentials, Scheme, TokenHeaderName};
-
-/// Where a token comes from: a fixed [`StaticToken`] or, with the `rotation` feature, a
-/// [`LiveToken`](crate::LiveToken) that follows [`LiveCredentials`](crate::LiveCredentials).
-///
-/// Sealed: implemented only in this crate, so the request path of each stays under its control.
-pub trait TokenSource: sealed::TokenSource {}
-
-pub(crate) mod sealed {
-    use http::HeaderValue;
-
-    use crate::Scheme;
-
-    pub trait TokenSource: Clone {
-        /// The value to insert into the next request: a reference count increment.
-        fn header_value(&mut self) -> HeaderValue;
-        /// Switches to `scheme`; called when the layer is configured, never per request.
-        fn set_scheme(&mut self, scheme: Scheme);
-        /// The certificate ID, for `Debug`.
-        fn id(&self) -> std::sync::Arc<str>;
-    }
-}
-
-/// A token fixed when the layer was built: the source behind [`TokenAuthLayer::new`].
-#[derive(Clone)]
-pub struct StaticToken {
-    value: HeaderValue,
-    id: Arc<str>,
-}
-
-impl TokenSource for StaticToken {}
-
-impl sealed::TokenSource for StaticToken {
-    #[inline]
-    fn header_value(&mut self) -> HeaderValue {
-        self.value.clone()
-    }
-
-    fn set_scheme(&mut self, scheme: Scheme) {
-        // The payload follows the first space; everything before it is the old scheme word.
-        let bytes = self.value.as_bytes();
-        let payload = bytes.iter().position(|&b| b == b' ').map_or(bytes, |space| &bytes[space + 1..]);
-        self.value = crate::credentials::header_value(scheme, payload);
-    }
-
-    fn id(&self) -> Arc<str> {
-        self.id.clone()
-    }
-}
-
-impl fmt::Debug for StaticToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticToken").field("id", &self.id).finish_non_exhaustive()
-    }
-}
+use crate::credentials::{Credentials, EncodedToken, Scheme, TOKEN_HEADER};
 
 /// What to do when a request already has the token header.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InsertPolicy {
     /// Replace it: the layer's credentials win. The default.
     #[default]
     Override,
     /// Keep the caller's header and add ours only where there is none.
+    ///
+    /// Outside the [scope](self#scope) the header is removed all the same.
     IfMissing,
 }
 
-/// Which requests get the token. Empty means every request.
+/// Where the token comes from.
+#[derive(Clone)]
+enum Token {
+    Static(Arc<EncodedToken>),
+    #[cfg(feature = "rotation")]
+    Live(crate::LiveCredentials),
+}
+
+impl Token {
+    #[inline]
+    fn value(&self, scheme: Scheme) -> HeaderValue {
+        match self {
+            Token::Static(token) => token.value(scheme).clone(),
+            #[cfg(feature = "rotation")]
+            Token::Live(live) => live.value(scheme),
+        }
+    }
+
+    fn id(&self) -> Arc<str> {
+        match self {
+            Token::Static(token) => token.id.clone(),
+            #[cfg(feature = "rotation")]
+            Token::Live(live) => live.current_id(),
+        }
+    }
+}
+
+/// Which requests get the token.
 #[derive(Clone, Default)]
 struct Scope {
     https_only: bool,
-    /// Shared: cloning a service per request must not clone the list.
-    hosts: Option<Arc<[HostRule]>>,
+    /// Empty: any host. Shared, because services are cloned per request.
+    hosts: Arc<[HostRule]>,
 }
 
 #[derive(Clone, Debug)]
 struct HostRule {
     /// Lowercase.
     host: Box<str>,
+    /// `None`: any port.
     port: Option<u16>,
-    /// `host` or `host:port`: how a request to this host is usually written, so the common case
-    /// is one string comparison instead of parsing the request's authority.
-    usual: Box<str>,
 }
 
 impl Scope {
-    // Out of line: inlined, its registers cost the unscoped call more than the call costs here.
-    #[inline(never)]
+    #[inline]
     fn permits(&self, uri: &Uri) -> bool {
         if self.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
             return false;
         }
-        match &self.hosts {
-            None => true,
-            Some(rules) => {
-                let Some(authority) = uri.authority() else {
-                    return false;
-                };
-                rules.iter().any(|rule| *rule.usual == *authority.as_str())
-                    || rules.iter().any(|rule| rule.matches(authority, uri))
-            }
+        if self.hosts.is_empty() {
+            return true;
         }
-    }
-
-    fn add_host(&mut self, authority: &Authority) {
-        let host = authority.host().to_ascii_lowercase();
-        let port = authority.port_u16();
-        let usual = match port {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
+        let Some(authority) = uri.authority() else {
+            return false;
         };
-        let rule = HostRule { host: host.into(), port, usual: usual.into() };
-        let mut rules: Vec<HostRule> = self.hosts.take().map(|rules| rules.to_vec()).unwrap_or_default();
-        rules.push(rule);
-        self.hosts = Some(rules.into());
-    }
-}
-
-impl HostRule {
-    /// The full comparison, for authorities written unusually: upper case, user info, a port
-    /// spelled out where the rule has none, or left out where it is the scheme's default.
-    #[cold]
-    fn matches(&self, authority: &Authority, uri: &Uri) -> bool {
         let port = authority.port_u16().or_else(|| default_port(uri));
-        self.host.eq_ignore_ascii_case(authority.host()) && self.port.is_none_or(|p| Some(p) == port)
+        self.hosts.iter().any(|rule| {
+            rule.host.eq_ignore_ascii_case(authority.host()) && rule.port.is_none_or(|p| Some(p) == port)
+        })
     }
 }
 
@@ -198,139 +158,141 @@ fn default_port(uri: &Uri) -> Option<u16> {
 
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hosts: Vec<&str> =
-            self.hosts.iter().flat_map(|rules| rules.iter()).map(|rule| &*rule.usual).collect();
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|rule| match rule.port {
+                Some(port) => format!("{}:{port}", rule.host),
+                None => rule.host.to_string(),
+            })
+            .collect();
         f.debug_struct("Scope").field("https_only", &self.https_only).field("hosts", &hosts).finish()
     }
 }
 
 /// Adds the jocloud `token` header to requests. See the [module docs](self).
 ///
-/// Built with [`TokenAuthLayer::new`] (fixed credentials) or
-/// [`TokenAuthLayer::live`] (rotating credentials, `rotation` feature), then configured with the
-/// builder methods. Cloning it is cheap: a few reference counts.
+/// Cloning it is cheap: a few reference counts.
 #[derive(Clone)]
-pub struct TokenAuthLayer<T = StaticToken> {
-    token: T,
-    header_name: TokenHeaderName,
+pub struct TokenAuthLayer {
+    token: Token,
+    scheme: Scheme,
+    /// `None`: [`TOKEN_HEADER`], inserted as the constant, which costs nothing to build, where
+    /// a stored name is cloned for every request.
+    header_name: Option<HeaderName>,
     policy: InsertPolicy,
     scope: Scope,
-    /// The token replaces any header of [`TOKEN_HEADER`](crate::TOKEN_HEADER): the default
-    /// policy and name. Worked out when the layer is configured, like `scoped`, so that the
-    /// usual call makes two checks instead of four and keeps the rest out of line.
-    plain: bool,
-    /// Some requests do not get the token: `https_only` or `for_host` was called.
-    scoped: bool,
 }
 
-impl TokenAuthLayer<StaticToken> {
+impl TokenAuthLayer {
     /// A layer that sends `credentials` as `token: Base <base64(id:secret)>`.
     pub fn new(credentials: &Credentials) -> Self {
-        Self::from_source(StaticToken {
-            value: credentials.header_value(Scheme::default()),
-            id: credentials.id().into(),
-        })
+        Self::with_token(Token::Static(Arc::new(EncodedToken::new(credentials))))
     }
-}
 
-impl<T: TokenSource> TokenAuthLayer<T> {
-    pub(crate) fn from_source(token: T) -> Self {
+    /// A layer whose services send the current key of `credentials`, rotations included.
+    #[cfg(feature = "rotation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
+    pub fn live(credentials: &crate::LiveCredentials) -> Self {
+        Self::with_token(Token::Live(credentials.clone()))
+    }
+
+    fn with_token(token: Token) -> Self {
         Self {
             token,
-            header_name: TokenHeaderName::default(),
+            scheme: Scheme::default(),
+            header_name: None,
             policy: InsertPolicy::default(),
             scope: Scope::default(),
-            plain: true,
-            scoped: false,
-        }
-    }
-
-    /// Works out `plain` and `scoped` again after a builder call.
-    fn replan(mut self) -> Self {
-        self.plain = self.header_name == TokenHeaderName::Token && self.policy == InsertPolicy::Override;
-        self.scoped = self.scope.https_only || self.scope.hosts.is_some();
-        self
-    }
-
-    /// Inserts the token into `request` as configured.
-    #[inline(always)]
-    fn insert(&mut self, request: &mut Request<impl Sized>) {
-        if self.scoped && !self.scope.permits(request.uri()) {
-            return;
-        }
-        let headers = request.headers_mut();
-        if self.plain {
-            headers.insert(crate::TOKEN_HEADER, sealed::TokenSource::header_value(&mut self.token));
-        } else {
-            self.insert_configured(headers);
-        }
-    }
-
-    /// [`insert`](Self::insert) with another name or policy.
-    #[inline(never)]
-    fn insert_configured(&mut self, headers: &mut http::HeaderMap) {
-        match self.policy {
-            InsertPolicy::Override => {
-                self.header_name.insert(headers, sealed::TokenSource::header_value(&mut self.token));
-            }
-            InsertPolicy::IfMissing => {
-                if let Entry::Vacant(slot) = self.header_name.entry(headers) {
-                    slot.insert(sealed::TokenSource::header_value(&mut self.token));
-                }
-            }
         }
     }
 
     /// Sends `scheme` as the word before the payload (`Base` unless set).
+    #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.token.set_scheme(scheme);
+        self.scheme = scheme;
         self
     }
 
-    /// Sends the token in `name` instead of [`TOKEN_HEADER`](crate::TOKEN_HEADER).
+    /// Sends the token in `name` instead of [`TOKEN_HEADER`].
+    #[must_use]
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = TokenHeaderName::new(name);
-        self.replan()
+        self.header_name = (name != TOKEN_HEADER).then_some(name);
+        self
     }
 
     /// What to do when a request already carries the header ([`InsertPolicy::Override`] unless set).
+    #[must_use]
     pub fn policy(mut self, policy: InsertPolicy) -> Self {
         self.policy = policy;
-        self.replan()
+        self
     }
 
-    /// Sends the token only on requests whose URI has the `https` scheme.
-    ///
-    /// Requests with a relative URI (no scheme) do not get it either.
+    /// Sends the token only on requests whose URI has the `https` scheme, and removes the
+    /// header from any other request. A relative URI (no scheme) is not `https`.
+    #[must_use]
     pub fn https_only(mut self) -> Self {
         self.scope.https_only = true;
-        self.replan()
+        self
     }
 
-    /// Sends the token only to this host; call again to add more.
+    /// Sends the token only to this host, and removes the header from requests to any other;
+    /// call again to add more hosts.
     ///
-    /// Hosts compare case-insensitively. An authority with a port matches only that port (a URI
-    /// without one has its scheme's default, 80 or 443); one without a port matches any port.
-    /// Once a host is given, requests with no host in their URI do not get the token.
+    /// Hosts compare case-insensitively. An authority with a port matches only that port (a
+    /// URI without one has its scheme's default, 80 or 443); one without a port matches any
+    /// port. Once a host is given, a request whose URI names no host is out of scope.
+    #[must_use]
     pub fn for_host(mut self, authority: Authority) -> Self {
-        self.scope.add_host(&authority);
-        self.replan()
+        let rule =
+            HostRule { host: authority.host().to_ascii_lowercase().into(), port: authority.port_u16() };
+        self.scope.hosts = self.scope.hosts.iter().cloned().chain([rule]).collect();
+        self
+    }
+
+    fn name(&self) -> &HeaderName {
+        static TOKEN: HeaderName = TOKEN_HEADER;
+        self.header_name.as_ref().unwrap_or(&TOKEN)
+    }
+
+    /// Adds, keeps or removes the header on one request.
+    fn apply<B>(&self, request: &mut Request<B>) {
+        let name = self.name();
+        if !self.scope.permits(request.uri()) {
+            return remove(request.headers_mut(), name);
+        }
+        let headers = request.headers_mut();
+        if self.policy == InsertPolicy::IfMissing && headers.contains_key(name) {
+            return;
+        }
+        let value = self.token.value(self.scheme);
+        match &self.header_name {
+            None => headers.insert(TOKEN_HEADER, value),
+            Some(name) => headers.insert(name, value),
+        };
     }
 }
 
-impl<S, T: TokenSource> Layer<S> for TokenAuthLayer<T> {
-    type Service = TokenAuth<S, T>;
+/// Out of line: leaving the scope is the exception, and its code would crowd the usual path.
+#[cold]
+fn remove(headers: &mut HeaderMap, name: &HeaderName) {
+    headers.remove(name);
+}
+
+impl<S> Layer<S> for TokenAuthLayer {
+    type Service = TokenAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         TokenAuth { inner, layer: self.clone() }
     }
 }
 
-impl<T: TokenSource> fmt::Debug for TokenAuthLayer<T> {
+impl fmt::Debug for TokenAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenAuthLayer")
-            .field("id", &sealed::TokenSource::id(&self.token))
-            .field("header_name", &self.header_name)
+            .field("id", &self.token.id())
+            .field("scheme", &self.scheme)
+            .field("header_name", self.name())
             .field("policy", &self.policy)
             .field("scope", &self.scope)
             .finish_non_exhaustive()
@@ -339,78 +301,80 @@ impl<T: TokenSource> fmt::Debug for TokenAuthLayer<T> {
 
 /// Middleware that adds the jocloud `token` header. See the [module docs](self).
 #[derive(Clone)]
-pub struct TokenAuth<S, T = StaticToken> {
+pub struct TokenAuth<S> {
     inner: S,
-    layer: TokenAuthLayer<T>,
+    layer: TokenAuthLayer,
 }
 
-impl<S> TokenAuth<S, StaticToken> {
-    /// Wraps `inner`, sending `credentials` on every request.
+impl<S> TokenAuth<S> {
+    /// Wraps `inner`, sending `credentials` on every request. See [`TokenAuthLayer::new`].
     pub fn new(inner: S, credentials: &Credentials) -> Self {
         TokenAuthLayer::new(credentials).layer(inner)
     }
 
-    /// The layer form of [`TokenAuth::new`].
-    pub fn layer(credentials: &Credentials) -> TokenAuthLayer {
-        TokenAuthLayer::new(credentials)
+    /// Wraps `inner`, sending the current key of `credentials`. See [`TokenAuthLayer::live`].
+    #[cfg(feature = "rotation")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
+    pub fn live(inner: S, credentials: &crate::LiveCredentials) -> Self {
+        TokenAuthLayer::live(credentials).layer(inner)
     }
-}
 
-impl<S, T: TokenSource> TokenAuth<S, T> {
     /// See [`TokenAuthLayer::scheme`].
+    #[must_use]
     pub fn scheme(self, scheme: Scheme) -> Self {
         self.map_layer(|layer| layer.scheme(scheme))
     }
 
     /// See [`TokenAuthLayer::header_name`].
+    #[must_use]
     pub fn header_name(self, name: HeaderName) -> Self {
         self.map_layer(|layer| layer.header_name(name))
     }
 
     /// See [`TokenAuthLayer::policy`].
+    #[must_use]
     pub fn policy(self, policy: InsertPolicy) -> Self {
         self.map_layer(|layer| layer.policy(policy))
     }
 
     /// See [`TokenAuthLayer::https_only`].
+    #[must_use]
     pub fn https_only(self) -> Self {
         self.map_layer(TokenAuthLayer::https_only)
     }
 
     /// See [`TokenAuthLayer::for_host`].
+    #[must_use]
     pub fn for_host(self, authority: Authority) -> Self {
         self.map_layer(|layer| layer.for_host(authority))
     }
 
-    fn map_layer(self, f: impl FnOnce(TokenAuthLayer<T>) -> TokenAuthLayer<T>) -> Self {
+    fn map_layer(self, f: impl FnOnce(TokenAuthLayer) -> TokenAuthLayer) -> Self {
         Self { inner: self.inner, layer: f(self.layer) }
     }
 
     inner_service_accessors!();
 }
 
-impl<S, T, B> Service<Request<B>> for TokenAuth<S, T>
+impl<S, B> Service<Request<B>> for TokenAuth<S>
 where
     S: Service<Request<B>>,
-    T: TokenSource,
 {
     type Response = S::Response;
     type Error = S::Error;
     type Future = S::Future;
 
-    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    #[inline]
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        self.layer.insert(&mut request);
+        self.layer.apply(&mut request);
         self.inner.call(request)
     }
 }
 
-impl<S: fmt::Debug, T: TokenSource> fmt::Debug for TokenAuth<S, T> {
+impl<S: fmt::Debug> fmt::Debug for TokenAuth<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenAuth").field("inner", &self.inner).field("layer", &self.layer).finish()
     }

@@ -1,19 +1,9 @@
-//! Add jocloud's `traceId` query parameter, a fresh UUID v4, to every request.
-//!
-//! jocloud asks for `traceId` on every request: "a uuid string ... used for problem positioning
-//! during troubleshooting; use different values for each request". [`TraceIdLayer`] appends
-//! `traceId=<uuid>` to the URI's query when it has none, keeps every other part of the URI as it
-//! was, and leaves a `traceId` the caller chose alone. Either way the ID is put into the
-//! request's extensions as a [`TraceId`], so logs and spans can record it.
-//!
-//! Requires the `trace-id` feature.
-//!
-//! # Example
+//! Give every request jocloud's `traceId` query parameter.
 //!
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response};
-//! use jocloud_auth::{TraceId, TraceIdLayer};
+//! use jocloud_auth::trace_id::{TraceId, TraceIdLayer};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -31,15 +21,22 @@
 //! # }
 //! ```
 //!
-//! # URIs of every form
+//! jocloud asks for `traceId` on every request: "a uuid string ... used for problem positioning
+//! during troubleshooting; use different values for each request". [`TraceIdLayer`] makes sure
+//! each request leaves with exactly one non-empty `traceId` and puts it into the request's
+//! extensions as a [`TraceId`], so logs and spans can record it:
 //!
-//! - `https://host` (no path): becomes `https://host/?traceId=…`.
-//! - `/path` (origin form, as axum and hyper servers see requests): `/path?traceId=…`.
-//! - `/path?a=1&traceId=x`: unchanged; the extension holds `x`, exactly as written in the URI.
-//! - `host:443` (CONNECT's authority form) and `*` (server-wide `OPTIONS`): unchanged, and no
-//!   extension, since such a request has no query to carry the ID.
+//! - A request without one gets a fresh UUID v4, appended to its query.
+//! - A caller's own non-empty `traceId` is kept. Names are compared after percent-decoding, as
+//!   the server will read them: `trace%49d=x` is the caller's `traceId`, `x`.
+//! - An empty `traceId` (`?traceId` or `?traceId=`) is replaced by a fresh one, and any
+//!   `traceId` after the first non-empty one is dropped.
+//! - Every other parameter, and the rest of the URI, is left exactly as written.
 //!
-//! Only a parameter spelled exactly `traceId` counts as the caller's.
+//! CONNECT's authority form (`host:443`) and server-wide `OPTIONS *` have no query to carry an
+//! ID; such requests pass unchanged and without a `TraceId`.
+//!
+//! Requires the `trace-id` feature.
 
 use std::{
     fmt,
@@ -55,12 +52,12 @@ use uuid::Uuid;
 /// The query parameter jocloud reads.
 const PARAM: &str = "traceId";
 
-/// The `traceId` of a request, as [`SetTraceId`] put it into the URI (or found it there).
+/// The `traceId` of a request, as the server will decode it from the query.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TraceId(Arc<str>);
 
 impl TraceId {
-    /// The ID as it appears in the query: a hyphenated lowercase UUID when this crate made it.
+    /// The ID: a hyphenated lowercase UUID when this crate made it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -78,7 +75,13 @@ impl fmt::Display for TraceId {
     }
 }
 
-/// Adds a `traceId` query parameter to requests that have none. See the [module docs](self).
+impl AsRef<str> for TraceId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// Gives every request exactly one non-empty `traceId`. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TraceIdLayer {
     _private: (),
@@ -99,7 +102,8 @@ impl<S> Layer<S> for TraceIdLayer {
     }
 }
 
-/// Middleware that adds a `traceId` query parameter. See the [module docs](self).
+/// Middleware that gives every request exactly one non-empty `traceId`. See the
+/// [module docs](self).
 #[derive(Clone, Debug)]
 pub struct SetTraceId<S> {
     inner: S,
@@ -109,11 +113,6 @@ impl<S> SetTraceId<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
         Self { inner }
-    }
-
-    /// The layer form of [`SetTraceId::new`].
-    pub fn layer() -> TraceIdLayer {
-        TraceIdLayer::new()
     }
 
     inner_service_accessors!();
@@ -127,7 +126,6 @@ where
     type Error = S::Error;
     type Future = S::Future;
 
-    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
@@ -143,49 +141,55 @@ where
     }
 }
 
-/// The trace ID for `uri`, and the new URI if one had to be added. `None` for URIs that cannot
+/// The trace ID for `uri`, and the new URI when it had to change. `None` for URIs that cannot
 /// carry a query.
 fn with_trace_id(uri: &Uri) -> Option<(Option<Uri>, TraceId)> {
-    if let Some(existing) = uri.query().and_then(find_param) {
-        return Some((None, TraceId(existing.into())));
-    }
+    let root = PathAndQuery::from_static("/");
     let path_and_query = match uri.path_and_query() {
-        Some(pq) if pq.path() == "*" => return None,
-        Some(pq) => pq.as_str(),
+        Some(pq) if pq.as_str() == "*" => return None,
+        Some(pq) => pq,
         // An absolute URI with an empty path means "/"; no scheme and no path is authority form.
-        None if uri.scheme().is_some() => "/",
+        None if uri.scheme().is_some() => &root,
         None => return None,
     };
-
-    let mut buffer = Uuid::encode_buffer();
-    let trace_id: &str = Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-
-    let mut new = String::with_capacity(path_and_query.len() + 2 + PARAM.len() + 1 + trace_id.len());
-    new.push_str(path_and_query);
-    match uri.query() {
-        None => new.push('?'),
-        Some(query) if !query.is_empty() && !query.ends_with('&') => new.push('&'),
-        Some(_) => {}
+    let query = path_and_query.query().unwrap_or("");
+    let params: Vec<(&str, Option<String>)> =
+        query.split('&').filter(|raw| !raw.is_empty()).map(|raw| (raw, trace_id_value(raw))).collect();
+    let mut trace_ids = params.iter().filter_map(|(_, value)| value.as_deref());
+    let first = trace_ids.next();
+    if let (Some(value), None) = (first, trace_ids.next()) {
+        if !value.is_empty() {
+            return Some((None, TraceId(value.into())));
+        }
     }
-    new.push_str(PARAM);
-    new.push('=');
-    new.push_str(trace_id);
 
-    // Everything added is unreserved ASCII, so neither step fails; if one did, the request
-    // would go on with its URI untouched rather than be lost.
-    let path_and_query = PathAndQuery::try_from(new).ok()?;
+    // Rebuild the query: every other parameter as written, then the one `traceId`.
+    let value = match params.iter().find_map(|(_, value)| value.as_deref().filter(|v| !v.is_empty())) {
+        Some(kept) => kept.to_owned(),
+        None => Uuid::new_v4().hyphenated().to_string(),
+    };
+    let mut new = String::from(path_and_query.path());
+    let mut separator = '?';
+    for (raw, _) in params.iter().filter(|(_, value)| value.is_none()) {
+        new.push(separator);
+        new.push_str(raw);
+        separator = '&';
+    }
+    new.push(separator);
+    new.push_str(&form_urlencoded::Serializer::new(String::new()).append_pair(PARAM, &value).finish());
+
+    // The path and the other parameters were valid before, and the serializer encodes the
+    // rest, so neither step fails; if one did, the request would go on untouched, not be lost.
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(path_and_query);
+    parts.path_and_query = Some(PathAndQuery::try_from(new).ok()?);
     let uri = Uri::from_parts(parts).ok()?;
-    Some((Some(uri), TraceId(trace_id.into())))
+    Some((Some(uri), TraceId(value.into())))
 }
 
-/// The value of the first `traceId` parameter in `query`, as written.
-fn find_param(query: &str) -> Option<&str> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == PARAM).then_some(value)
-    })
+/// The decoded value of a raw `name=value` query parameter whose decoded name is `traceId`.
+fn trace_id_value(raw: &str) -> Option<String> {
+    let (name, value) = form_urlencoded::parse(raw.as_bytes()).next()?;
+    (name == PARAM).then(|| value.into_owned())
 }
 
 #[cfg(test)]
@@ -201,14 +205,11 @@ mod tests {
     fn appends_to_every_query_shape() {
         for (input, expected_prefix) in [
             ("https://ai.jocloud.com", "https://ai.jocloud.com/?traceId="),
-            (
-                "https://ai.jocloud.com/app/1/v1/image/sync",
-                "https://ai.jocloud.com/app/1/v1/image/sync?traceId=",
-            ),
+            ("https://h/app/1/v1/image/sync", "https://h/app/1/v1/image/sync?traceId="),
             ("https://h/p?", "https://h/p?traceId="),
             ("https://h/p?a=1", "https://h/p?a=1&traceId="),
             ("https://h/p?a=1&", "https://h/p?a=1&traceId="),
-            ("/p?a=1&b", "/p?a=1&b&traceId="),
+            ("/p?a=1&b&&c=%20", "/p?a=1&b&c=%20&traceId="),
             ("http://h:8080/p?tracEId=no", "http://h:8080/p?tracEId=no&traceId="),
         ] {
             let (uri, id) = rewrite(input).expect("a URI with a path gets a trace ID");
@@ -218,12 +219,22 @@ mod tests {
     }
 
     #[test]
-    fn keeps_a_callers_trace_id() {
-        assert_eq!(
-            rewrite("/p?a=1&traceId=mine&b=2"),
-            Some(("/p?a=1&traceId=mine&b=2".into(), "mine".into()))
-        );
-        assert_eq!(rewrite("/p?traceId="), Some(("/p?traceId=".into(), String::new())));
+    fn keeps_a_callers_trace_id_by_its_decoded_name() {
+        let kept = |uri, id: &str| assert_eq!(rewrite(uri), Some((uri.to_owned(), id.to_owned())));
+        kept("/p?a=1&traceId=mine&b=2", "mine");
+        kept("/p?trace%49d=x", "x");
+        kept("/p?traceId=a%20b+c", "a b c");
+    }
+
+    #[test]
+    fn replaces_empty_and_drops_repeated_trace_ids() {
+        for uri in ["/p?traceId", "/p?traceId=", "/p?trace%49d=&a=1"] {
+            let (new, id) = rewrite(uri).unwrap();
+            assert!(!id.is_empty());
+            assert!(new.ends_with(&format!("traceId={id}")), "{uri} became {new}");
+        }
+        assert_eq!(rewrite("/p?traceId=&traceId=b&x&traceId=c"), Some(("/p?x&traceId=b".into(), "b".into())));
+        assert_eq!(rewrite("/p?traceId=a+b&traceId=c"), Some(("/p?traceId=a+b".into(), "a b".into())));
     }
 
     #[test]

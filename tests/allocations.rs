@@ -1,4 +1,5 @@
-//! `TokenAuth::call` allocates nothing when the request's header map has room for the token.
+//! `TokenAuth::call` allocates nothing when the request's header map has room for the token, and
+//! nothing the crate holds keeps a rotated-out key alive.
 //!
 //! A counting global allocator, counting only on the thread under test, so the test harness's
 //! own threads cannot disturb the count.
@@ -12,39 +13,54 @@ use std::{
 };
 
 use http::{uri::Authority, HeaderMap, HeaderValue, Request};
-use jocloud_auth::{Credentials, InsertPolicy, TokenAuthLayer};
+use jocloud_auth::{
+    token_auth::{InsertPolicy, TokenAuth, TokenAuthLayer},
+    Credentials,
+};
 use tower::{Layer, Service};
+
+mod common;
 
 struct CountingAllocator;
 
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated minus bytes freed on this thread, always counted.
+    static LIVE_BYTES: Cell<isize> = const { Cell::new(0) };
 }
 
-fn note_allocation() {
+fn note(allocated: usize, freed: usize) {
     // `try_with`: the allocator may run while thread-locals are being torn down.
-    let _ = COUNTING.try_with(|counting| {
-        if counting.get() {
-            let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        }
-    });
+    let _ = LIVE_BYTES.try_with(|live| live.set(live.get() + allocated as isize - freed as isize));
+    if allocated > 0 {
+        let _ = COUNTING.try_with(|counting| {
+            if counting.get() {
+                let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+            }
+        });
+    }
 }
 
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
+        note(layout.size(), 0);
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note(0, layout.size());
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
+        note(new_size, layout.size());
         unsafe { System.realloc(ptr, layout, new_size) }
     }
+}
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.with(Cell::get)
 }
 
 #[global_allocator]
@@ -112,7 +128,7 @@ fn token_auth_call_does_not_allocate() {
         "scoped",
         layer.clone().https_only().for_host(Authority::from_static("ai.jocloud.com")).layer(Echo),
     );
-    assert_calls_allocate_nothing("service constructor", jocloud_auth::TokenAuth::new(Echo, &credentials));
+    assert_calls_allocate_nothing("service constructor", TokenAuth::new(Echo, &credentials));
 
     #[cfg(feature = "rotation")]
     {
@@ -123,4 +139,59 @@ fn token_auth_call_does_not_allocate() {
     // The counter works: a call that must allocate is seen.
     let (allocations, _) = allocations_in(|| Box::new(1u8));
     assert_eq!(allocations, 1);
+}
+
+/// A key of 5,000 bytes: large enough that keeping one alive shows plainly in the live bytes.
+#[cfg(feature = "rotation")]
+fn big_key(fill: u8) -> Credentials {
+    Credentials::new("qawsedrftg", String::from_utf8(vec![fill; 5000]).unwrap()).unwrap()
+}
+
+/// A template service, as axum and `oneshot(service.clone())` keep one and clone it per request,
+/// holds no snapshot of its own: after two rotations, the rotated-out keys are freed.
+#[cfg(feature = "rotation")]
+#[test]
+fn a_rotated_out_client_key_is_freed() {
+    use jocloud_auth::LiveCredentials;
+
+    let live = LiveCredentials::new(&big_key(b'a'));
+    let mut template = TokenAuthLayer::live(&live).layer(Echo);
+    common::now(template.call(request())).unwrap();
+    common::now(template.clone().call(request())).unwrap();
+    let before = live_bytes();
+
+    live.rotate(&big_key(b'b'));
+    live.rotate(&big_key(b'c'));
+    for _ in 0..3 {
+        let sent = common::now(template.clone().call(request())).unwrap();
+        assert!(sent.headers()["token"].as_bytes().len() > 5000);
+    }
+    let grown = live_bytes() - before;
+    assert!(grown < 1000, "{grown} bytes more are live after two rotations: an old key is kept");
+}
+
+/// The same for the server: a removed key is freed once no request is being checked.
+#[cfg(feature = "rotation")]
+#[test]
+fn a_removed_server_key_is_freed() {
+    use http::Response;
+    use jocloud_auth::{validate::ValidateTokenLayer, LiveCredentialSet};
+
+    let accept = |request: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(request)));
+    let set = LiveCredentialSet::new([&big_key(b'a')]);
+    let mut template = ValidateTokenLayer::live(&set).layer(tower::service_fn(accept));
+    let with_key = |key: &Credentials| common::request_with(key);
+    assert_eq!(common::now(template.call(with_key(&big_key(b'a')))).unwrap().status(), 200);
+    let before = live_bytes();
+
+    set.insert(&big_key(b'b'));
+    set.remove(&big_key(b'a'));
+    set.insert(&big_key(b'a'));
+    set.remove(&big_key(b'b'));
+    for _ in 0..3 {
+        let response = common::now(template.clone().call(with_key(&big_key(b'a')))).unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let grown = live_bytes() - before;
+    assert!(grown < 1000, "{grown} bytes more are live after a key was removed: it is kept");
 }

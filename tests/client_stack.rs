@@ -20,7 +20,9 @@ use http::{uri::Authority, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jocloud_auth::{
-    AuthenticatedId, Credentials, TokenAuth, TokenAuthLayer, ValidateTokenLayer, TOKEN_HEADER,
+    token_auth::{InsertPolicy, TokenAuth, TokenAuthLayer},
+    validate::{AuthenticatedId, ValidateTokenLayer},
+    Credentials, TOKEN_HEADER,
 };
 use tower::{retry::Policy, service_fn, ServiceBuilder, ServiceExt};
 
@@ -189,6 +191,30 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
             .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
             .service(http_client());
         assert_eq!(body_text(wrong_order.oneshot(get()).await.unwrap()).await, "b got the token");
+    })
+    .await;
+}
+
+/// A caller's own header under `IfMissing`, replayed by `FollowRedirect` on the next hop, is
+/// removed there once the hop leaves the scope: no token header reaches B, whoever set it.
+#[tokio::test]
+async fn a_callers_own_token_header_does_not_follow_a_redirect_out_of_scope() {
+    bounded(async {
+        let credentials = common::vendor_credentials();
+        let pair = redirect_pair(&credentials).await;
+        let a_authority: Authority = pair.a.addr.to_string().parse().unwrap();
+        let client = ServiceBuilder::new()
+            .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
+            .layer(TokenAuthLayer::new(&credentials).policy(InsertPolicy::IfMissing).for_host(a_authority))
+            .service(http_client());
+        // The caller's header is the right token, so A accepts it and redirects.
+        let request = Request::get(pair.a.url("/start"))
+            .header(TOKEN_HEADER, common::VENDOR_TOKEN)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let response = client.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_text(response).await, "b got no token");
     })
     .await;
 }

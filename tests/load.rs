@@ -17,7 +17,7 @@ use common::{bounded, http_client, serve, text};
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use jocloud_auth::{Credentials, TokenAuthLayer, ValidateTokenLayer};
+use jocloud_auth::{token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 
 const REQUESTS: usize = 10_000;

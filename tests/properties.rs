@@ -8,7 +8,11 @@ use std::{
 };
 
 use http::{HeaderValue, Request, Response, StatusCode};
-use jocloud_auth::{AuthenticatedId, Credentials, TokenAuth, ValidateToken};
+use jocloud_auth::{
+    token_auth::TokenAuth,
+    validate::{AuthenticatedId, ValidateToken},
+    Credentials,
+};
 use proptest::prelude::*;
 use tower::{service_fn, Service};
 

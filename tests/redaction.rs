@@ -14,7 +14,11 @@ use common::{bounded, http_client, serve, text};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use jocloud_auth::{Credentials, TokenAuth, TokenAuthLayer, ValidateToken, ValidateTokenLayer};
+use jocloud_auth::{
+    token_auth::{TokenAuth, TokenAuthLayer},
+    validate::{ValidateToken, ValidateTokenLayer},
+    Credentials,
+};
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;

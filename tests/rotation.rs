@@ -16,7 +16,9 @@ use common::{bounded, http_client, serve, serve_axum, text};
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use jocloud_auth::{Credentials, LiveCredentialSet, LiveCredentials, TokenAuthLayer, ValidateTokenLayer};
+use jocloud_auth::{
+    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials, LiveCredentialSet, LiveCredentials,
+};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 const SENDERS: usize = 16;

@@ -11,7 +11,8 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jocloud_auth::{
-    AuthenticatedId, Credentials, LiveCredentialSet, LiveCredentials, ServiceBuilderExt, TOKEN_HEADER,
+    validate::AuthenticatedId, Credentials, LiveCredentialSet, LiveCredentials, ServiceBuilderExt,
+    TOKEN_HEADER,
 };
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 

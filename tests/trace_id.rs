@@ -10,7 +10,7 @@ use common::{bounded, http_client, serve, text};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use jocloud_auth::{SetTraceId, TraceId, TraceIdLayer};
+use jocloud_auth::trace_id::{SetTraceId, TraceId, TraceIdLayer};
 use tower::{service_fn, Layer, ServiceExt};
 
 /// Sends `uri` through the layer; returns the URI the inner service got and the extension.
@@ -82,4 +82,34 @@ async fn round_trip_through_a_loopback_server() {
         assert_eq!(echoed, sent.as_str(), "the server parsed exactly one traceId, the one recorded");
     })
     .await;
+}
+
+/// Whatever the caller wrote, the request leaves with exactly one non-empty `traceId`, as the
+/// server decodes the query, and it is the one in the extension.
+#[tokio::test]
+async fn exactly_one_non_empty_trace_id_leaves() {
+    for (query, callers) in [
+        ("", None),
+        ("traceId", None),
+        ("traceId=", None),
+        ("trace%49d=", None),
+        ("a=1&traceId=&b=2", None),
+        ("trace%49d=x", Some("x")),
+        ("%74raceId=caller%2Fone", Some("caller/one")),
+        ("traceId=a+b", Some("a b")),
+        ("traceId=&traceId=second&traceId=third", Some("second")),
+        ("traceid=lowercase-is-another-name", None),
+    ] {
+        let (uri, id) = through_layer(&format!("https://ai.jocloud.com/p?{query}")).await;
+        let id = id.unwrap_or_else(|| panic!("{query}: no extension"));
+        let decoded: Vec<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(name, _)| name == "traceId")
+            .map(|(_, value)| value.into_owned())
+            .collect();
+        assert_eq!(decoded, [id.as_str()], "{query} became {uri}");
+        assert!(!id.as_str().is_empty(), "{query}");
+        if let Some(callers) = callers {
+            assert_eq!(id.as_str(), callers, "{query}");
+        }
+    }
 }

@@ -2,9 +2,17 @@
 //! hyper-util clients. Every server task ends when its `Server` handle is dropped.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, time::Duration};
+use std::{
+    convert::Infallible,
+    future::{ready, Future, Ready},
+    net::SocketAddr,
+    pin::pin,
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -13,8 +21,9 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     service::TowerToHyperService,
 };
-use jocloud_auth::Credentials;
+use jocloud_auth::{token_auth::TokenAuth, Credentials};
 use tokio::{net::TcpListener, task::JoinHandle};
+use tower::Service;
 
 /// The vendor's example credentials, from its Java and Python samples.
 pub fn vendor_credentials() -> Credentials {
@@ -97,4 +106,30 @@ pub async fn bounded<F: Future>(test: F) -> F::Output {
 /// A handler response with a text body.
 pub fn text(body: impl Into<Bytes>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(body.into())))
+}
+
+/// Polls a future that the test knows to be ready at once, as every service here without I/O is.
+pub fn now<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("this future was expected to complete at once"),
+    }
+}
+
+/// An inner service that hands the request straight back, allocating nothing itself.
+pub type Echo<B> = tower::util::ServiceFn<fn(Request<B>) -> Ready<Result<Request<B>, Infallible>>>;
+
+pub fn echo<B>() -> Echo<B> {
+    tower::service_fn(|request| ready(Ok(request)))
+}
+
+/// What `TokenAuth` sends for `credentials`, with the default scheme.
+pub fn token_of(credentials: &Credentials) -> HeaderValue {
+    let mut client = TokenAuth::new(echo(), credentials);
+    now(client.call(Request::new(()))).unwrap().headers()["token"].clone()
+}
+
+/// A request carrying `credentials`' token, as `TokenAuth` would send it.
+pub fn request_with(credentials: &Credentials) -> Request<()> {
+    Request::builder().header("token", token_of(credentials)).body(()).unwrap()
 }

@@ -1,0 +1,192 @@
+//! Keys that rotate while services run: [`LiveCredentials`] on the client, [`LiveCredentialSet`]
+//! on the server.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+
+use crate::{
+    accepted::{AcceptedEntry, AcceptedSet},
+    credentials::{Credentials, EncodedToken, Scheme},
+};
+
+/// A client key that can be replaced while services use it. Cloning gives another handle to
+/// the same key.
+///
+/// Every service built from [`TokenAuthLayer::live`](crate::token_auth::TokenAuthLayer::live)
+/// sends the key the handle holds when the request passes through it; [`rotate`](Self::rotate)
+/// switches all of them from their next request on.
+///
+/// Requests never lock: each reads the current snapshot with one lock-free atomic load
+/// (`arc-swap`), clones its header value and lets go of it, so a request sees the old key or
+/// the new one, never a mix, and a rotated-out key is freed once the last request carrying it
+/// is done. No layer or service keeps a snapshot of its own.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use jocloud_auth::{token_auth::TokenAuthLayer, Credentials, LiveCredentials, TOKEN_HEADER};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let credentials = LiveCredentials::new(&Credentials::new("qawsedrftg", "old-secret")?);
+/// let client = TokenAuthLayer::live(&credentials).layer(service_fn(|request: Request<()>| async move {
+///     Ok::<_, Infallible>(Response::new(request.headers()[TOKEN_HEADER].clone()))
+/// }));
+///
+/// let before = client.clone().oneshot(Request::new(())).await?.into_body();
+/// credentials.rotate(&Credentials::new("qawsedrftg", "new-secret")?);
+/// let after = client.oneshot(Request::new(())).await?.into_body();
+/// assert_ne!(before, after);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
+pub struct LiveCredentials {
+    current: Arc<ArcSwap<EncodedToken>>,
+}
+
+impl LiveCredentials {
+    /// Starts with `credentials`.
+    pub fn new(credentials: &Credentials) -> Self {
+        Self { current: Arc::new(ArcSwap::from_pointee(EncodedToken::new(credentials))) }
+    }
+
+    /// Makes every service built from this handle send `credentials` from its next request on.
+    ///
+    /// The token is encoded here, once, not per request.
+    pub fn rotate(&self, credentials: &Credentials) {
+        self.current.store(Arc::new(EncodedToken::new(credentials)));
+    }
+
+    /// The certificate ID currently sent.
+    pub fn id(&self) -> Arc<str> {
+        self.current_id()
+    }
+
+    pub(crate) fn current_id(&self) -> Arc<str> {
+        self.current.load().id.clone()
+    }
+
+    /// The current header value for `scheme`: a lock-free load and a reference count increment.
+    #[inline]
+    pub(crate) fn value(&self, scheme: Scheme) -> HeaderValue {
+        self.current.load().value(scheme).clone()
+    }
+}
+
+impl fmt::Debug for LiveCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveCredentials").field("id", &self.id()).finish_non_exhaustive()
+    }
+}
+
+/// The credentials a server accepts, changeable while it runs. Cloning gives another handle to
+/// the same set.
+///
+/// Every service built from [`ValidateTokenLayer::live`](crate::validate::ValidateTokenLayer::live)
+/// checks each request against what the set holds at that moment. Changes are serialised among
+/// themselves and publish a new immutable snapshot; requests read it with a lock-free atomic
+/// load and never wait for a change. A removed key is freed once no request is being checked
+/// against a snapshot that holds it.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use jocloud_auth::{validate::ValidateTokenLayer, Credentials, LiveCredentialSet, Scheme, TOKEN_HEADER};
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let old = Credentials::new("qawsedrftg", "old-secret")?;
+/// let new = Credentials::new("qawsedrftg", "new-secret")?;
+/// let accepted = LiveCredentialSet::new([&old]);
+/// let server = ValidateTokenLayer::live(&accepted)
+///     .layer(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }));
+/// let with = |credentials: &Credentials| {
+///     Request::builder().header(TOKEN_HEADER, credentials.header_value(Scheme::Base)).body(()).unwrap()
+/// };
+///
+/// accepted.insert(&new); // first the server learns the new key...
+/// assert_eq!(server.clone().oneshot(with(&new)).await?.status(), StatusCode::OK);
+/// accepted.remove(&old); // ...then, once every client has moved over, forgets the old one.
+/// assert_eq!(server.oneshot(with(&old)).await?.status(), StatusCode::UNAUTHORIZED);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
+pub struct LiveCredentialSet {
+    current: Arc<ArcSwap<AcceptedSet>>,
+    /// The source of truth for changes; requests only ever read `current`.
+    entries: Arc<Mutex<Vec<AcceptedEntry>>>,
+}
+
+impl LiveCredentialSet {
+    /// Starts with `credentials` (possibly none: then every request is rejected).
+    pub fn new<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
+        let entries: Vec<AcceptedEntry> = credentials.into_iter().map(AcceptedEntry::new).collect();
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(AcceptedSet::new(&entries))),
+            entries: Arc::new(Mutex::new(entries)),
+        }
+    }
+
+    /// Accepts `credentials` too. Returns `false` if they were accepted already.
+    pub fn insert(&self, credentials: &Credentials) -> bool {
+        self.update(|entries| AcceptedEntry::new(credentials).add_to(entries))
+    }
+
+    /// Stops accepting `credentials` (this ID with this secret). Returns `false` if they were
+    /// not accepted.
+    pub fn remove(&self, credentials: &Credentials) -> bool {
+        let gone = AcceptedEntry::new(credentials);
+        self.update(|entries| {
+            let before = entries.len();
+            entries.retain(|entry| !entry.same_credentials(&gone));
+            entries.len() != before
+        })
+    }
+
+    /// Stops accepting every credential with this certificate ID. Returns how many there were.
+    pub fn remove_id(&self, id: &str) -> usize {
+        self.update(|entries| {
+            let before = entries.len();
+            entries.retain(|entry| entry.id() != id);
+            before - entries.len()
+        })
+    }
+
+    /// The accepted certificate IDs, in the order they were added (an ID with two accepted
+    /// secrets appears twice).
+    pub fn ids(&self) -> Vec<String> {
+        self.current.load().ids().map(str::to_owned).collect()
+    }
+
+    /// The current snapshot, for one request.
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<AcceptedSet>> {
+        self.current.load()
+    }
+
+    /// Applies `change` and publishes the result, under the writers' lock so that concurrent
+    /// changes cannot publish out of order.
+    fn update<R>(&self, change: impl FnOnce(&mut Vec<AcceptedEntry>) -> R) -> R {
+        // A writer that panicked left `entries` as a whole vector; carry on with it.
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = change(&mut entries);
+        self.current.store(Arc::new(AcceptedSet::new(&entries)));
+        result
+    }
+}
+
+impl fmt::Debug for LiveCredentialSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LiveCredentialSet").field("ids", &self.ids()).finish()
+    }
+}
