@@ -59,6 +59,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
+#[cfg(feature = "rotation")]
 fn live_bytes() -> isize {
     LIVE_BYTES.with(Cell::get)
 }
