@@ -89,6 +89,18 @@ pub const SERVER: &[Variant] = &[
         make: || runner(ValidateTokenLayer::any_of(&accepted(4)).layer(Ok200)),
     },
     Variant {
+        id: "validate_token_100_accept",
+        make: || runner(ValidateTokenLayer::any_of(&accepted(100)).layer(Ok200)),
+    },
+    Variant {
+        id: "validate_token_10000_accept",
+        make: || runner(ValidateTokenLayer::any_of(&accepted(10_000)).layer(Ok200)),
+    },
+    Variant {
+        id: "validate_token_100000_accept",
+        make: || runner(ValidateTokenLayer::any_of(&accepted(100_000)).layer(Ok200)),
+    },
+    Variant {
         id: "validate_token_1_reject",
         make: || rejecting(runner(ValidateTokenLayer::any_of(&accepted(1)).layer(Ok200))),
     },

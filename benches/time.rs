@@ -6,7 +6,8 @@
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::Request;
-use jocloud_auth_benches::{client_request, server_request, Variant, CLIENT, SERVER};
+use jocloud_auth::{Credentials, LiveCredentialSet};
+use jocloud_auth_benches::{accepted, client_request, server_request, Variant, CLIENT, SERVER};
 
 fn group(c: &mut Criterion, name: &str, variants: &[Variant], request: fn() -> Request<Bytes>) {
     let mut group = c.benchmark_group(name);
@@ -22,5 +23,21 @@ fn layers(c: &mut Criterion) {
     group(c, "server", SERVER, server_request);
 }
 
-criterion_group!(benches, layers);
+/// A change to a live set of 100,000 credentials: requests never wait for it, but it should
+/// stay quick (the issue asks for well under 50 ms).
+fn live_set_changes(c: &mut Criterion) {
+    let set = LiveCredentialSet::new(&accepted(100_000));
+    let newcomer = Credentials::new("newcomer", "newcomer-secret").unwrap();
+    let mut group = c.benchmark_group("live_set_100000");
+    group.sample_size(10);
+    group.bench_function("insert_then_remove", |b| {
+        b.iter(|| {
+            set.insert(&newcomer);
+            set.remove(&newcomer);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, layers, live_set_changes);
 criterion_main!(benches);

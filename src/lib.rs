@@ -3,6 +3,7 @@
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response, StatusCode};
+//! use http_body_util::BodyExt;
 //! use jocloud_auth::{
 //!     token_auth::TokenAuthLayer,
 //!     validate::{AuthenticatedId, ValidateTokenLayer},
@@ -26,7 +27,7 @@
 //! let client = ServiceBuilder::new().layer(TokenAuthLayer::new(&credentials)).service(server);
 //! let response = client.oneshot(Request::new(String::new())).await?;
 //! assert_eq!(response.status(), StatusCode::OK);
-//! assert_eq!(response.body(), "qawsedrftg");
+//! assert_eq!(response.into_body().collect().await?.to_bytes(), "qawsedrftg");
 //! # Ok(())
 //! # }
 //! ```
@@ -103,5 +104,5 @@ pub use builder::ServiceBuilderExt;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "rotation", feature = "trace-id"))]
+#[cfg(all(doctest, feature = "rotation", feature = "trace-id", feature = "axum"))]
 pub struct ReadmeDoctests;

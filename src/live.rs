@@ -124,49 +124,36 @@ impl fmt::Debug for LiveCredentials {
 #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
 pub struct LiveCredentialSet {
     current: Arc<ArcSwap<AcceptedSet>>,
-    /// The source of truth for changes; requests only ever read `current`.
-    entries: Arc<Mutex<Vec<AcceptedEntry>>>,
+    /// Serialises changes, so that two cannot publish out of order; requests never take it.
+    writers: Arc<Mutex<()>>,
 }
 
 impl LiveCredentialSet {
     /// Starts with `credentials` (possibly none: then every request is rejected).
     pub fn new<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let entries: Vec<AcceptedEntry> = credentials.into_iter().map(AcceptedEntry::new).collect();
-        Self {
-            current: Arc::new(ArcSwap::from_pointee(AcceptedSet::new(&entries))),
-            entries: Arc::new(Mutex::new(entries)),
-        }
+        let set = AcceptedSet::with_entries(credentials.into_iter().map(AcceptedEntry::new));
+        Self { current: Arc::new(ArcSwap::from_pointee(set)), writers: Arc::default() }
     }
 
     /// Accepts `credentials` too. Returns `false` if they were accepted already.
     pub fn insert(&self, credentials: &Credentials) -> bool {
-        self.update(|entries| AcceptedEntry::new(credentials).add_to(entries))
+        self.update(|set| set.insert(AcceptedEntry::new(credentials)))
     }
 
     /// Stops accepting `credentials` (this ID with this secret). Returns `false` if they were
     /// not accepted.
     pub fn remove(&self, credentials: &Credentials) -> bool {
-        let gone = AcceptedEntry::new(credentials);
-        self.update(|entries| {
-            let before = entries.len();
-            entries.retain(|entry| !entry.same_credentials(&gone));
-            entries.len() != before
-        })
+        self.update(|set| set.remove(credentials))
     }
 
     /// Stops accepting every credential with this certificate ID. Returns how many there were.
     pub fn remove_id(&self, id: &str) -> usize {
-        self.update(|entries| {
-            let before = entries.len();
-            entries.retain(|entry| entry.id() != id);
-            before - entries.len()
-        })
+        self.update(|set| set.remove_where(|accepted, _| accepted.as_str() == id))
     }
 
-    /// The accepted certificate IDs, in the order they were added (an ID with two accepted
-    /// secrets appears twice).
+    /// The accepted certificate IDs, sorted (an ID with two accepted secrets appears twice).
     pub fn ids(&self) -> Vec<String> {
-        self.current.load().ids().map(str::to_owned).collect()
+        self.current.load().ids()
     }
 
     /// The current snapshot, for one request.
@@ -174,13 +161,14 @@ impl LiveCredentialSet {
         self.current.load()
     }
 
-    /// Applies `change` and publishes the result, under the writers' lock so that concurrent
-    /// changes cannot publish out of order.
-    fn update<R>(&self, change: impl FnOnce(&mut Vec<AcceptedEntry>) -> R) -> R {
-        // A writer that panicked left `entries` as a whole vector; carry on with it.
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = change(&mut entries);
-        self.current.store(Arc::new(AcceptedSet::new(&entries)));
+    /// Applies `change` to a copy of the current set and publishes it. The copy shares every
+    /// entry with the original, so it costs a table of reference counts, not new secrets.
+    fn update<R>(&self, change: impl FnOnce(&mut AcceptedSet) -> R) -> R {
+        // A writer that panicked published nothing half-done; carry on.
+        let _writing = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = AcceptedSet::clone(&self.current.load());
+        let result = change(&mut next);
+        self.current.store(Arc::new(next));
         result
     }
 }

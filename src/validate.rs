@@ -3,7 +3,7 @@
 //! ```
 //! use axum::{body::Body, routing::post, Extension, Router};
 //! use http::{Request, StatusCode};
-//! use jocloud_auth::{validate::{AuthenticatedId, ValidateTokenLayer}, Credentials};
+//! use jocloud_auth::{validate::{AuthenticatedId, Rejection, ValidateTokenLayer}, Credentials};
 //! use tower::ServiceExt;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -11,10 +11,12 @@
 //! let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
 //!
 //! let app = Router::new()
+//!     // With the `axum` feature, `caller: AuthenticatedId` works as an extractor too.
 //!     .route("/app/{appid}/v1/image/sync", post(|Extension(caller): Extension<AuthenticatedId>| async move {
 //!         format!("hello, {caller}")
 //!     }))
-//!     .layer(ValidateTokenLayer::new(&credentials));
+//!     // `route_layer`: only existing routes ask for a token, so unknown paths stay `404`.
+//!     .route_layer(ValidateTokenLayer::new(&credentials));
 //!
 //! let request = Request::post("/app/123456/v1/image/sync")
 //!     .header("token", "Base cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==")
@@ -25,12 +27,15 @@
 //! let response = app.oneshot(request).await?;
 //! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 //! assert_eq!(response.headers()["www-authenticate"], r#"Base error="missing_token""#);
+//! assert_eq!(response.extensions().get(), Some(&Rejection::Missing));
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! A request that passes reaches the inner service with an [`AuthenticatedId`] in its
-//! extensions; any other gets `401 Unauthorized`, and the inner service is never called.
+//! extensions (with the `axum` feature, also an extractor) and, unless
+//! [`keep_token_header`](ValidateTokenLayer::keep_token_header) says otherwise, without its
+//! token header. Any other gets `401 Unauthorized`, and the inner service is never called.
 //!
 //! # What is accepted
 //!
@@ -39,22 +44,36 @@
 //! byte for byte. Several `token` headers are rejected: a proxy may have appended one, and
 //! choosing either would let the request pick which check it faces.
 //!
-//! The `401` has an empty body and a `www-authenticate` header,
-//! `<scheme> error="missing_token"` or `<scheme> error="invalid_token"`, and says nothing more:
-//! not which part was wrong, not which credentials exist.
+//! # Rejections
+//!
+//! Every rejection carries its [`Rejection`] reason in the response extensions, so a metrics
+//! layer outside can count them by reason. By default the response is a `401` with an empty
+//! body and a `www-authenticate` header, `<scheme> error="missing_token"` or `<scheme>
+//! error="invalid_token"`, that says nothing more: not which part was wrong, not which
+//! credentials exist. [`on_rejection`](ValidateTokenLayer::on_rejection) answers with your own
+//! response instead, for example jocloud-style JSON. Either way the response body is this
+//! module's [`ResponseBody`], so the inner service's body type need not be constructible (a
+//! proxy passing `hyper::body::Incoming` through can use the layer).
+//!
+//! With the `tracing` feature, each rejection is a `DEBUG` event with its reason and never any
+//! part of the token: unauthenticated requests are as many as anyone cares to send, so they do
+//! not belong at `INFO` and above; count them through the extension instead. Each accepted
+//! request records the caller's ID in the field `jocloud.caller_id` of the current span, where
+//! it has one: declare it as `tracing::field::Empty` in an outer span, such as the one
+//! tower-http's `TraceLayer` makes, and every event of that request shows who called.
 //!
 //! # Security
 //!
-//! - The payload comparison is constant-time: timing reveals neither how close a guess came
-//!   nor which credential matched. It can reveal the padded size of the longest accepted
-//!   payload (a multiple of 8 bytes from 32 to 64, or of 128 bytes), and the number of
-//!   accepted credentials, since each is compared.
+//! - The payload comparison is constant-time, against the one accepted credential filed under
+//!   the presented payload's SipHash, keyed with a random key per accepted set. Timing reveals
+//!   neither how close a guess came, nor which credential matched, nor (up to the cache effects
+//!   of a larger table) how many credentials are accepted.
 //! - The accepted payloads live in buffers this crate zeroizes when the last layer, service or
 //!   request check using them is done.
-//! - hyper does not know the `token` header is secret, so layers *outside* this one (a
-//!   `TraceLayer` that logs headers, say) see it in clear text. This layer marks it
-//!   [sensitive](HeaderValue::is_sensitive) before passing the request on, so layers inside
-//!   print `Sensitive`: put `ValidateTokenLayer` outside any layer that logs headers.
+//! - Layers *outside* this one (a `TraceLayer` that logs headers, say) see the token header as
+//!   hyper parsed it, in clear text: hyper cannot know it is secret. Put `ValidateTokenLayer`
+//!   outside any layer that logs headers. Inside it, the header is gone, or marked
+//!   [sensitive](HeaderValue::is_sensitive) when kept.
 //! - A token is a bearer secret sent on every request, with no nonce or expiry: serve this
 //!   endpoint over TLS only.
 
@@ -66,7 +85,12 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{header::WWW_AUTHENTICATE, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use bytes::Bytes;
+use http::{
+    header::{Entry, WWW_AUTHENTICATE},
+    HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode,
+};
+use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -78,9 +102,9 @@ use crate::{
 
 /// The certificate ID of an accepted request, put into its extensions by [`ValidateToken`].
 ///
-/// In axum, extract it with `Extension<AuthenticatedId>`. Cloning it is a reference count
-/// increment. To unit-test a handler without the layer, build one with
-/// [`AuthenticatedId::new`].
+/// Read it with `request.extensions().get::<AuthenticatedId>()`; in axum, with the `axum`
+/// feature, take it as a handler argument. Cloning it is a reference count increment. To
+/// unit-test a handler without the layer, build one with [`AuthenticatedId::new`].
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct AuthenticatedId(Arc<str>);
 
@@ -114,6 +138,39 @@ impl AsRef<str> for AuthenticatedId {
     }
 }
 
+/// Why [`ValidateToken`] turned a request away; in the extensions of every rejection response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No token header.
+    Missing,
+    /// More than one token header.
+    SeveralHeaders,
+    /// The header is not an accepted scheme word, one space and a payload.
+    Malformed,
+    /// A well-formed token that no accepted credential matches.
+    UnknownCredential,
+}
+
+impl Rejection {
+    /// A short name, for metrics labels and logs: `missing`, `several_headers`, `malformed`,
+    /// `unknown_credential`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing",
+            Rejection::SeveralHeaders => "several_headers",
+            Rejection::Malformed => "malformed",
+            Rejection::UnknownCredential => "unknown_credential",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where the accepted credentials come from.
 #[derive(Clone)]
 enum Accepted {
@@ -133,19 +190,15 @@ impl Accepted {
 
     fn ids(&self) -> Vec<String> {
         match self {
-            Accepted::Static(set) => set.ids().map(str::to_owned).collect(),
+            Accepted::Static(set) => set.ids(),
             #[cfg(feature = "rotation")]
             Accepted::Live(set) => set.ids(),
         }
     }
 }
 
-/// Why a request was turned away.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Rejection {
-    Missing,
-    Invalid,
-}
+/// A caller-supplied rejection response.
+type Respond = Arc<dyn Fn(Rejection) -> Response<Bytes> + Send + Sync>;
 
 /// Checks the jocloud `token` header of incoming requests. See the [module docs](self).
 #[derive(Clone)]
@@ -156,6 +209,8 @@ pub struct ValidateTokenLayer {
     /// Accepted besides `scheme`.
     also: Option<Scheme>,
     header_name: HeaderName,
+    keep_token_header: bool,
+    respond: Option<Respond>,
 }
 
 impl ValidateTokenLayer {
@@ -165,12 +220,13 @@ impl ValidateTokenLayer {
     }
 
     /// Accepts any of `credentials`, each reported as its own ID: for example the old and the
-    /// new key of a certificate while clients move over.
+    /// new key of a certificate while clients move over, or one key per customer application.
+    /// Credentials given twice count once.
     ///
     /// An empty list gives a layer that rejects every request.
     pub fn any_of<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let entries: Vec<_> = credentials.into_iter().map(AcceptedEntry::new).collect();
-        Self::with_accepted(Accepted::Static(Arc::new(AcceptedSet::new(&entries))))
+        let set = AcceptedSet::with_entries(credentials.into_iter().map(AcceptedEntry::new));
+        Self::with_accepted(Accepted::Static(Arc::new(set)))
     }
 
     /// Accepts whatever `set` holds at the time of each request.
@@ -181,7 +237,14 @@ impl ValidateTokenLayer {
     }
 
     fn with_accepted(accepted: Accepted) -> Self {
-        Self { accepted, scheme: Scheme::default(), also: None, header_name: TOKEN_HEADER }
+        Self {
+            accepted,
+            scheme: Scheme::default(),
+            also: None,
+            header_name: TOKEN_HEADER,
+            keep_token_header: false,
+            respond: None,
+        }
     }
 
     /// Accepts only `scheme` as the word before the payload (`Base` unless set), and names it
@@ -209,16 +272,48 @@ impl ValidateTokenLayer {
         self
     }
 
-    /// The caller's ID; marks the token header sensitive on the way, so that layers inside
-    /// this one never log it (hyper does not know the header is secret).
+    /// Passes the token header on to the inner service (marked sensitive) instead of removing
+    /// it.
+    ///
+    /// Removal is the default: once the caller's ID is in the extensions, nothing inside needs
+    /// the secret, and a gateway that forwards requests upstream would otherwise send every
+    /// caller's key along with them.
+    #[must_use]
+    pub fn keep_token_header(mut self) -> Self {
+        self.keep_token_header = true;
+        self
+    }
+
+    /// Answers rejected requests with `respond(reason)` instead of the empty `401`: for example
+    /// jocloud-style JSON, `{"code": 401, "message": "invalid token"}`. The reason is added to
+    /// the response's extensions all the same.
+    #[must_use]
+    pub fn on_rejection<T, F>(mut self, respond: F) -> Self
+    where
+        F: Fn(Rejection) -> Response<T> + Send + Sync + 'static,
+        T: Into<Bytes>,
+    {
+        self.respond = Some(Arc::new(move |rejection| respond(rejection).map(Into::into)));
+        self
+    }
+
+    /// The caller's ID, or why there is none. On success the token header is removed, or
+    /// marked sensitive when kept, so that layers inside never see or log it in clear.
     fn check(&self, headers: &mut HeaderMap) -> Result<AuthenticatedId, Rejection> {
-        if headers.get_all(&self.header_name).iter().nth(1).is_some() {
-            return Err(Rejection::Invalid);
+        let Entry::Occupied(mut token) = headers.entry(&self.header_name) else {
+            return Err(Rejection::Missing);
+        };
+        if token.iter().nth(1).is_some() {
+            return Err(Rejection::SeveralHeaders);
         }
-        let value = headers.get_mut(&self.header_name).ok_or(Rejection::Missing)?;
-        value.set_sensitive(true);
-        let payload = self.payload(value.as_bytes()).ok_or(Rejection::Invalid)?;
-        self.accepted.find(payload).ok_or(Rejection::Invalid)
+        let payload = self.payload(token.get().as_bytes()).ok_or(Rejection::Malformed)?;
+        let id = self.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
+        if self.keep_token_header {
+            token.get_mut().set_sensitive(true);
+        } else {
+            token.remove();
+        }
+        Ok(id)
     }
 
     /// What follows an accepted scheme word and one space. Scheme words are public, so this
@@ -230,14 +325,26 @@ impl ValidateTokenLayer {
             .find_map(|scheme| value.strip_prefix(scheme.as_str().as_bytes())?.strip_prefix(b" "))
     }
 
-    fn reject<B: Default>(&self, rejection: Rejection) -> Response<B> {
+    fn reject(&self, rejection: Rejection) -> Response<Bytes> {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(reason = rejection.as_str(), "jocloud token rejected");
+        let mut response = match &self.respond {
+            Some(respond) => respond(rejection),
+            None => self.challenge(rejection),
+        };
+        response.extensions_mut().insert(rejection);
+        response
+    }
+
+    /// The default rejection: an empty `401` with a `www-authenticate` challenge.
+    fn challenge(&self, rejection: Rejection) -> Response<Bytes> {
         let challenge = match (self.scheme, rejection) {
             (Scheme::Base, Rejection::Missing) => r#"Base error="missing_token""#,
-            (Scheme::Base, Rejection::Invalid) => r#"Base error="invalid_token""#,
+            (Scheme::Base, _) => r#"Base error="invalid_token""#,
             (Scheme::Basic, Rejection::Missing) => r#"Basic error="missing_token""#,
-            (Scheme::Basic, Rejection::Invalid) => r#"Basic error="invalid_token""#,
+            (Scheme::Basic, _) => r#"Basic error="invalid_token""#,
         };
-        let mut response = Response::new(B::default());
+        let mut response = Response::new(Bytes::new());
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         response
@@ -259,6 +366,8 @@ impl fmt::Debug for ValidateTokenLayer {
             .field("scheme", &self.scheme)
             .field("also", &self.also)
             .field("header_name", &self.header_name)
+            .field("keep_token_header", &self.keep_token_header)
+            .field("on_rejection", &self.respond.is_some())
             .finish()
     }
 }
@@ -306,6 +415,22 @@ impl<S> ValidateToken<S> {
         self.map_layer(|layer| layer.header_name(name))
     }
 
+    /// See [`ValidateTokenLayer::keep_token_header`].
+    #[must_use]
+    pub fn keep_token_header(self) -> Self {
+        self.map_layer(ValidateTokenLayer::keep_token_header)
+    }
+
+    /// See [`ValidateTokenLayer::on_rejection`].
+    #[must_use]
+    pub fn on_rejection<T, F>(self, respond: F) -> Self
+    where
+        F: Fn(Rejection) -> Response<T> + Send + Sync + 'static,
+        T: Into<Bytes>,
+    {
+        self.map_layer(|layer| layer.on_rejection(respond))
+    }
+
     fn map_layer(self, f: impl FnOnce(ValidateTokenLayer) -> ValidateTokenLayer) -> Self {
         Self { inner: self.inner, layer: f(self.layer) }
     }
@@ -316,25 +441,27 @@ impl<S> ValidateToken<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ValidateToken<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Default,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let state = match self.layer.check(request.headers_mut()) {
-            Ok(id) => {
-                request.extensions_mut().insert(id);
-                State::Called { future: self.inner.call(request) }
+        let id = match self.layer.check(request.headers_mut()) {
+            Ok(id) => id,
+            Err(rejection) => {
+                let response = self.layer.reject(rejection);
+                return ResponseFuture { state: State::Rejected { response: Some(response) } };
             }
-            Err(rejection) => State::Rejected { response: Some(self.layer.reject(rejection)) },
         };
-        ResponseFuture { state }
+        #[cfg(feature = "tracing")]
+        tracing::Span::current().record("jocloud.caller_id", id.as_str());
+        request.extensions_mut().insert(id);
+        ResponseFuture { state: State::Called { future: self.inner.call(request) } }
     }
 }
 
@@ -345,39 +472,145 @@ impl<S: fmt::Debug> fmt::Debug for ValidateToken<S> {
 }
 
 pin_project! {
-    /// Response future of [`ValidateToken`]: the inner service's future, or a ready `401`.
-    pub struct ResponseFuture<F, B> {
+    /// Response future of [`ValidateToken`]: the inner service's response, or a rejection.
+    pub struct ResponseFuture<F> {
         #[pin]
-        state: State<F, B>,
+        state: State<F>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, B> {
+    enum State<F> {
         Called { #[pin] future: F },
-        Rejected { response: Option<Response<B>> },
+        Rejected { response: Option<Response<Bytes>> },
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B>
+impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Called { future } => future.poll(cx),
+            StateProj::Called { future } => {
+                future.poll(cx).map_ok(|response| response.map(|body| ResponseBody::inner(body)))
+            }
             StateProj::Rejected { response } => {
-                Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")))
+                let response = response.take().expect("ResponseFuture polled after completion");
+                Poll::Ready(Ok(response.map(ResponseBody::rejection)))
             }
         }
     }
 }
 
-impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
+
+pin_project! {
+    /// Body of a [`ValidateToken`] response: the inner service's body, or the rejection's.
+    ///
+    /// An [`http_body::Body`] with `Bytes` data, as hyper's, axum's and reqwest's are.
+    pub struct ResponseBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Rejection { data: Option<Bytes> },
+    }
+}
+
+impl<B> ResponseBody<B> {
+    fn inner(body: B) -> Self {
+        Self { kind: Kind::Inner { body } }
+    }
+
+    fn rejection(data: Bytes) -> Self {
+        Self { kind: Kind::Rejection { data: (!data.is_empty()).then_some(data) } }
+    }
+}
+
+impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Inner { body } => body.poll_frame(cx),
+            KindProj::Rejection { data } => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Rejection { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Rejection { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64))
+            }
+        }
+    }
+}
+
+impl<B> fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "axum")]
+mod extract {
+    use axum_core::{
+        extract::FromRequestParts,
+        response::{IntoResponse, Response},
+    };
+    use http::{request::Parts, StatusCode};
+
+    use super::AuthenticatedId;
+
+    /// `AuthenticatedId` as an axum extractor: `async fn handler(caller: AuthenticatedId)`.
+    impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedId {
+        type Rejection = MissingAuthenticatedId;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+            parts.extensions.get::<AuthenticatedId>().cloned().ok_or(MissingAuthenticatedId(()))
+        }
+    }
+
+    /// The [`AuthenticatedId`] extractor's rejection: the route has no `ValidateTokenLayer`.
+    ///
+    /// A programming error, not the caller's: `500 Internal Server Error`, saying so.
+    #[derive(Debug)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    pub struct MissingAuthenticatedId(());
+
+    impl IntoResponse for MissingAuthenticatedId {
+        fn into_response(self) -> Response {
+            let message = "AuthenticatedId is missing: is ValidateTokenLayer applied to this route? \
+                           (a route added after `.layer(..)` or `.route_layer(..)` is not covered)";
+            (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use extract::MissingAuthenticatedId;

@@ -79,8 +79,9 @@ async fn every_retry_attempt_carries_the_token() {
                 ready(text("accepted"))
             })
         };
-        let server =
-            serve(ServiceBuilder::new().layer(ValidateTokenLayer::new(&credentials)).service(handler)).await;
+        // The handler looks at the token itself, so the validator passes it on.
+        let validate = ValidateTokenLayer::new(&credentials).keep_token_header();
+        let server = serve(ServiceBuilder::new().layer(validate).service(handler)).await;
 
         let client = ServiceBuilder::new()
             .layer(tower_http::trace::TraceLayer::new_for_http())

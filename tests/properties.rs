@@ -1,16 +1,18 @@
-//! Property tests: what `TokenAuth` sends, `ValidateToken` accepts, and nothing else.
+//! Property tests: what `TokenAuth` sends, `ValidateToken` accepts with the right ID, and
+//! nothing else; every rejection has its reason.
+
+mod common;
 
 use std::{
     convert::Infallible,
-    future::{ready, Future, Ready},
-    pin::pin,
-    task::{Context, Poll, Waker},
+    future::{ready, Ready},
 };
 
+use common::{now, token_of};
 use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use jocloud_auth::{
-    token_auth::TokenAuth,
-    validate::{AuthenticatedId, ValidateToken},
+    validate::{AuthenticatedId, Rejection, ValidateToken},
     Credentials,
 };
 use proptest::prelude::*;
@@ -19,43 +21,38 @@ use tower::{service_fn, Service};
 /// Cases per property in CI; each case is a few microseconds.
 const CASES: u32 = 1024;
 
-/// The inner service: reports the ID the validator attached.
+/// The inner service: reports the ID the validator attached as its body.
 type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
 
 fn inner() -> Inner {
     service_fn(|request: Request<()>| {
-        let id = request.extensions().get::<AuthenticatedId>().map(|id| id.as_str().to_owned());
-        ready(Ok(Response::new(id.unwrap_or_default())))
+        let id = request.extensions().get::<AuthenticatedId>().map(AuthenticatedId::to_string);
+        ready(Ok(Response::new(id.expect("the inner service is reached only with an ID"))))
     })
 }
 
-/// Polls a future that this test knows to be ready at once (every service here is).
-fn now<F: Future>(future: F) -> F::Output {
-    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(output) => output,
-        Poll::Pending => panic!("every future in these tests completes at once"),
-    }
-}
-
-fn validate(validator: &mut ValidateToken<Inner>, tokens: &[HeaderValue]) -> Response<String> {
+/// The status, the ID the inner service saw, and the rejection reason.
+fn validate(
+    validator: &mut ValidateToken<Inner>,
+    tokens: &[HeaderValue],
+) -> (StatusCode, Option<String>, Option<Rejection>) {
     let mut request = Request::new(());
     for token in tokens {
         request.headers_mut().append("token", token.clone());
     }
-    now(validator.call(request)).unwrap()
+    let response = now(validator.call(request)).unwrap();
+    let (status, rejection) = (response.status(), response.extensions().get::<Rejection>().copied());
+    let body = now(response.into_body().collect()).unwrap().to_bytes();
+    let caller = (status == StatusCode::OK).then(|| String::from_utf8(body.to_vec()).unwrap());
+    (status, caller, rejection)
 }
 
-/// What `TokenAuth` sends for `credentials`.
-fn token_of(credentials: &Credentials) -> HeaderValue {
-    let mut client =
-        TokenAuth::new(service_fn(|request: Request<()>| ready(Ok::<_, Infallible>(request))), credentials);
-    now(client.call(Request::new(()))).unwrap().headers()["token"].clone()
-}
-
+/// Valid credentials, generated directly (no filtering): letters and digits of any script,
+/// inner spaces and the punctuation consoles use; the secret may contain `:`.
 fn credentials_strategy() -> impl Strategy<Value = Credentials> {
-    // Anything printable, spaces inside included, that `Credentials::new` accepts.
-    ("[^:\\s][^:]{0,24}", "[^\\s]\\PC{0,40}")
-        .prop_filter_map("rejected by Credentials::new", |(id, secret)| Credentials::new(id, secret).ok())
+    let id = "[\\p{L}\\p{N}._/+=-]([\\p{L}\\p{N} ._/+=-]{0,22}[\\p{L}\\p{N}._/+=-])?";
+    let secret = "[\\p{L}\\p{N}._/+=:-]([\\p{L}\\p{N} ._/+=:-]{0,38}[\\p{L}\\p{N}._/+=:-])?";
+    (id, secret).prop_map(|(id, secret)| Credentials::new(id, secret).expect("generated valid"))
 }
 
 proptest! {
@@ -64,21 +61,26 @@ proptest! {
     #[test]
     fn what_token_auth_sends_is_accepted_with_its_id(credentials in credentials_strategy(), other in credentials_strategy()) {
         let mut validator = ValidateToken::any_of(inner(), [&other, &credentials]);
-        let response = validate(&mut validator, &[token_of(&credentials)]);
-        prop_assert_eq!(response.status(), StatusCode::OK);
-        prop_assert_eq!(response.body(), credentials.id());
-        let sent = token_of(&credentials);
-        prop_assert!(sent.is_sensitive());
+        let (status, caller, rejection) = validate(&mut validator, &[token_of(&credentials)]);
+        prop_assert_eq!(status, StatusCode::OK);
+        prop_assert_eq!(caller.as_deref(), Some(credentials.id()));
+        prop_assert_eq!(rejection, None);
+        prop_assert!(token_of(&credentials).is_sensitive());
     }
 
     #[test]
     fn arbitrary_header_bytes_are_accepted_only_when_equal(bytes in proptest::collection::vec(any::<u8>(), 0..160)) {
-        let credentials = Credentials::new("qawsedrftg", "abcdefghijk").unwrap();
+        let credentials = common::vendor_credentials();
         let mut validator = ValidateToken::new(inner(), &credentials);
         if let Ok(value) = HeaderValue::from_bytes(&bytes) {
-            let response = validate(&mut validator, std::slice::from_ref(&value));
-            let expected = if value == token_of(&credentials) { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
-            prop_assert_eq!(response.status(), expected);
+            let (status, _, rejection) = validate(&mut validator, std::slice::from_ref(&value));
+            if value == token_of(&credentials) {
+                prop_assert_eq!(status, StatusCode::OK);
+            } else {
+                prop_assert_eq!(status, StatusCode::UNAUTHORIZED);
+                let expected = if bytes.starts_with(b"Base ") { Rejection::UnknownCredential } else { Rejection::Malformed };
+                prop_assert_eq!(rejection, Some(expected));
+            }
         }
     }
 
@@ -101,10 +103,12 @@ proptest! {
         for candidate in [changed, bytes[..cut.index(bytes.len())].to_vec(), extended] {
             if let Ok(value) = HeaderValue::from_bytes(&candidate) {
                 let expected = if candidate == bytes { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
-                prop_assert_eq!(validate(&mut validator, &[value]).status(), expected);
+                prop_assert_eq!(validate(&mut validator, &[value]).0, expected);
             }
         }
         // Several headers are refused even when each alone would pass.
-        prop_assert_eq!(validate(&mut validator, &[token.clone(), token]).status(), StatusCode::UNAUTHORIZED);
+        let (status, _, rejection) = validate(&mut validator, &[token.clone(), token]);
+        prop_assert_eq!(status, StatusCode::UNAUTHORIZED);
+        prop_assert_eq!(rejection, Some(Rejection::SeveralHeaders));
     }
 }

@@ -138,16 +138,21 @@ fn trace_everything(
         .on_response(DefaultOnResponse::new().level(Level::TRACE).include_headers(true))
 }
 
-#[tokio::test]
-async fn trace_level_logs_of_a_full_exchange() {
+/// Every event and span at `TRACE` and above, written to a buffer, on this thread until the
+/// guard drops: a current-thread runtime runs client and server tasks on this thread.
+fn capture_traces() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(Level::TRACE)
         .with_ansi(false)
         .with_writer(captured.clone())
         .finish();
-    // Thread-local, and this current-thread runtime runs client and server tasks on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn trace_level_logs_of_a_full_exchange() {
+    let (captured, _guard) = capture_traces();
 
     bounded(async {
         let credentials = credentials();
@@ -184,4 +189,67 @@ async fn trace_level_logs_of_a_full_exchange() {
     assert!(logs.contains("\"token\": Sensitive"), "{logs}");
     assert!(logs.contains("handler sees"), "{logs}");
     assert_clean("tracing output", &logs);
+}
+
+/// With the `tracing` feature: each rejection is an event with its reason and no part of the
+/// token; an accepted request's span, declared with `jocloud.caller_id`, records the caller.
+#[cfg(feature = "tracing")]
+#[tokio::test]
+async fn rejection_events_and_the_callers_span() {
+    let (captured, _guard) = capture_traces();
+
+    bounded(async {
+        let credentials = credentials();
+        let span = |request: &Request<Incoming>| {
+            tracing::info_span!("request", uri = %request.uri(), jocloud.caller_id = tracing::field::Empty)
+        };
+        let handler = service_fn(|_: Request<Incoming>| {
+            tracing::info!("handled");
+            ready(text("ok"))
+        });
+        let server = serve(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http().make_span_with(span))
+                .layer(ValidateTokenLayer::new(&credentials))
+                .service(handler),
+        )
+        .await;
+        let wrong = Credentials::new(ID, "a-wrong-secret-of-its-own").unwrap();
+        let client = http_client();
+        let send = |tokens: Vec<http::HeaderValue>| {
+            let mut request = Request::post(server.url("/app/1/v1/image/sync")).body(Full::<Bytes>::default()).unwrap();
+            for token in tokens {
+                request.headers_mut().append("token", token);
+            }
+            client.request(request)
+        };
+        let token = common::token_of(&credentials);
+        assert_eq!(send(vec![token.clone()]).await.unwrap().status(), StatusCode::OK);
+        for tokens in [
+            vec![],
+            vec![token.clone(), token.clone()],
+            vec![http::HeaderValue::from_str(&format!("Bearer {}", token.to_str().unwrap())).unwrap()],
+            vec![common::token_of(&wrong)],
+        ] {
+            assert_eq!(send(tokens).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+    })
+    .await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for reason in ["missing", "several_headers", "malformed", "unknown_credential"] {
+        let line = format!("jocloud token rejected reason=\"{reason}\"");
+        assert!(
+            logs.contains(&line) || logs.contains(&format!("jocloud token rejected reason={reason}")),
+            "{reason}: {logs}"
+        );
+    }
+    assert!(
+        logs.contains(&format!("jocloud.caller_id=\"{ID}\""))
+            || logs.contains(&format!("jocloud.caller_id={ID}")),
+        "{logs}"
+    );
+    assert!(logs.contains("handled"), "{logs}");
+    assert_clean("tracing output", &logs);
+    assert!(!logs.contains("a-wrong-secret"), "{logs}");
 }

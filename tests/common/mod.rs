@@ -95,6 +95,16 @@ pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A hyper-util legacy client over plain HTTP.
 pub fn http_client() -> HttpClient {
+    http_client_for()
+}
+
+/// A hyper-util legacy client over plain HTTP sending bodies of type `B`.
+pub fn http_client_for<B>() -> Client<HttpConnector, B>
+where
+    B: http_body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     Client::builder(TokioExecutor::new()).build_http()
 }
 
@@ -132,4 +142,15 @@ pub fn token_of(credentials: &Credentials) -> HeaderValue {
 /// A request carrying `credentials`' token, as `TokenAuth` would send it.
 pub fn request_with(credentials: &Credentials) -> Request<()> {
     Request::builder().header("token", token_of(credentials)).body(()).unwrap()
+}
+
+/// The whole body of `response`, as text.
+pub async fn body_text<B>(response: Response<B>) -> String
+where
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let bytes = response.into_body().collect().await.expect("the body arrives").to_bytes();
+    String::from_utf8(bytes.to_vec()).expect("a UTF-8 body")
 }
