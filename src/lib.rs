@@ -45,6 +45,8 @@
 //!   running service, without a lock on the request path.
 //! - `trace_id` (feature `trace-id`): the `traceId` query parameter jocloud asks for.
 //! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
+//! - `reqwest` (feature `reqwest`): the token for reqwest and reqwest-middleware clients, with a
+//!   redirect policy that keeps it inside its scope.
 //!
 //! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
 //! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.
@@ -94,6 +96,10 @@ pub mod trace_id;
 #[cfg(feature = "tower")]
 mod builder;
 
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
+
 pub use credentials::{Credentials, CredentialsError, ParseSchemeError, Scheme, TOKEN_HEADER};
 
 #[cfg(feature = "rotation")]
@@ -104,5 +110,5 @@ pub use builder::ServiceBuilderExt;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "rotation", feature = "trace-id", feature = "axum"))]
+#[cfg(all(doctest, feature = "rotation", feature = "trace-id", feature = "axum", feature = "reqwest"))]
 pub struct ReadmeDoctests;

@@ -132,19 +132,43 @@ struct HostRule {
 impl Scope {
     #[inline]
     fn permits(&self, uri: &Uri) -> bool {
-        if self.https_only && uri.scheme() != Some(&http::uri::Scheme::HTTPS) {
+        self.permits_target(
+            || uri.scheme() == Some(&http::uri::Scheme::HTTPS),
+            || {
+                let authority = uri.authority()?;
+                Some((authority.host(), authority.port_u16().or_else(|| default_port(uri))))
+            },
+        )
+    }
+
+    /// Whether a request is in scope, given whether it goes over HTTPS and to which host and
+    /// port: each looked up only when a rule needs it.
+    #[inline]
+    fn permits_target<'a>(
+        &self,
+        https: impl FnOnce() -> bool,
+        target: impl FnOnce() -> Option<(&'a str, Option<u16>)>,
+    ) -> bool {
+        if self.https_only && !https() {
             return false;
         }
         if self.hosts.is_empty() {
             return true;
         }
-        let Some(authority) = uri.authority() else {
+        let Some((host, port)) = target() else {
             return false;
         };
-        let port = authority.port_u16().or_else(|| default_port(uri));
-        self.hosts.iter().any(|rule| {
-            rule.host.eq_ignore_ascii_case(authority.host()) && rule.port.is_none_or(|p| Some(p) == port)
-        })
+        self.hosts
+            .iter()
+            .any(|rule| rule.host.eq_ignore_ascii_case(host) && rule.port.is_none_or(|p| Some(p) == port))
+    }
+
+    #[cfg(feature = "reqwest")]
+    fn permits_url(&self, url: &::reqwest::Url) -> bool {
+        self.permits_target(
+            || url.scheme() == "https",
+            || Some((url.host_str()?, url.port_or_known_default())),
+        )
     }
 }
 
@@ -257,11 +281,17 @@ impl TokenAuthLayer {
 
     /// Adds, keeps or removes the header on one request.
     fn apply<B>(&self, request: &mut Request<B>) {
+        let in_scope = self.scope.permits(request.uri());
+        self.apply_to_headers(in_scope, request.headers_mut());
+    }
+
+    /// Adds, keeps or removes the header, given whether the request is in scope.
+    #[inline]
+    fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
         let name = self.name();
-        if !self.scope.permits(request.uri()) {
-            return remove(request.headers_mut(), name);
+        if !in_scope {
+            return remove(headers, name);
         }
-        let headers = request.headers_mut();
         if self.policy == InsertPolicy::IfMissing && headers.contains_key(name) {
             return;
         }
@@ -270,6 +300,50 @@ impl TokenAuthLayer {
             None => headers.insert(TOKEN_HEADER, value),
             Some(name) => headers.insert(name, value),
         };
+    }
+
+    /// [`apply`](Self::apply) for a reqwest request.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn apply_reqwest(&self, request: &mut ::reqwest::Request) {
+        let in_scope = self.scope.permits_url(request.url());
+        self.apply_to_headers(in_scope, request.headers_mut());
+    }
+
+    /// A reqwest redirect policy that follows a redirect only where this layer would send the
+    /// token anyway, and otherwise stops and hands the `3xx` response to the caller.
+    ///
+    /// reqwest follows redirects inside `execute`, where no middleware sees the hops, and
+    /// replays every header but `Authorization`, `Cookie`, `Proxy-Authorization` and
+    /// `WWW-Authenticate`: with its default policy, a `token` header follows a redirect to any
+    /// host. With this one, a redirect is followed only into the [scope](self#scope) (for a layer
+    /// without [`for_host`](Self::for_host), only to the host and port the request started at,
+    /// and with [`https_only`](Self::https_only) only over HTTPS), at most ten times. Build the
+    /// `reqwest::Client` under [`TokenAuth`] or
+    /// [`TokenAuthMiddleware`](crate::reqwest::TokenAuthMiddleware) with it.
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn redirect_policy(&self) -> ::reqwest::redirect::Policy {
+        const MAX_REDIRECTS: usize = 10;
+        let scope = self.scope.clone();
+        ::reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            let start = attempt.previous().first();
+            let same_place = |url: &::reqwest::Url| {
+                start.is_some_and(|start| {
+                    start.host_str() == url.host_str()
+                        && start.port_or_known_default() == url.port_or_known_default()
+                })
+            };
+            let follow =
+                scope.permits_url(attempt.url()) && (!scope.hosts.is_empty() || same_place(attempt.url()));
+            if follow {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        })
     }
 }
 
@@ -370,6 +444,29 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         self.layer.apply(&mut request);
+        self.inner.call(request)
+    }
+}
+
+/// reqwest's own request type, for a `reqwest::Client` (or any other
+/// `Service<reqwest::Request>`) under the layer: build that client with
+/// [`TokenAuthLayer::redirect_policy`].
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+impl<S> Service<::reqwest::Request> for TokenAuth<S>
+where
+    S: Service<::reqwest::Request>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: ::reqwest::Request) -> Self::Future {
+        self.layer.apply_reqwest(&mut request);
         self.inner.call(request)
     }
 }
