@@ -19,7 +19,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
     token_auth::TokenAuthLayer, trace_id::TraceIdLayer, validate::ValidateTokenLayer, Credentials,
 };
-use jocloud_auth_examples::{mock_jocloud, print_headers, RetrySafe};
+use jocloud_auth_examples::{exit, mock_jocloud, print_headers, RetrySafe};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -27,13 +27,7 @@ type BoxError = Box<dyn Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("demo: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit("demo", run().await)
 }
 
 async fn run() -> Result<(), BoxError> {

@@ -1,7 +1,7 @@
 //! What the examples share: a mock of jocloud's image-moderation endpoint, the retry policy
 //! they recommend, and a header printer that keeps the token redacted.
 
-use std::{collections::HashMap, future::Ready};
+use std::{collections::HashMap, error::Error, future::Ready, process::ExitCode, str::FromStr};
 
 use axum::{
     extract::{Path, Query},
@@ -98,6 +98,56 @@ pub fn print_headers(headers: &HeaderMap) {
             println!("   {name}: {scheme} <redacted: sensitive, {} bytes>", value.len());
         } else {
             println!("   {name}: {}", value.to_str().unwrap_or("<not UTF-8>"));
+        }
+    }
+}
+
+/// The exit code for a run's result, the error on standard error first.
+pub fn exit(name: &str, result: Result<(), Box<dyn Error + Send + Sync>>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--name value` command-line arguments, checked against a usage line.
+pub struct Args {
+    pairs: HashMap<String, String>,
+    usage: &'static str,
+}
+
+impl Args {
+    pub fn parse(usage: &'static str) -> Result<Self, String> {
+        let mut pairs = HashMap::new();
+        let mut args = std::env::args().skip(1);
+        while let Some(name) = args.next() {
+            let value = args.next().filter(|_| name.starts_with("--")).ok_or_else(|| usage.to_owned())?;
+            pairs.insert(name, value);
+        }
+        Ok(Self { pairs, usage })
+    }
+
+    pub fn required(&mut self, name: &str) -> Result<String, String> {
+        self.pairs.remove(name).ok_or_else(|| format!("{name} is required\n{}", self.usage))
+    }
+
+    pub fn optional<T: FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
+        match self.pairs.remove(name) {
+            None => Ok(default),
+            Some(value) => {
+                value.parse().map_err(|_| format!("{name} {value}: not a valid value\n{}", self.usage))
+            }
+        }
+    }
+
+    /// Fails on any argument not asked for.
+    pub fn done(self) -> Result<(), String> {
+        match self.pairs.keys().next() {
+            None => Ok(()),
+            Some(name) => Err(format!("unknown argument {name}\n{}", self.usage)),
         }
     }
 }

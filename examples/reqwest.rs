@@ -15,19 +15,13 @@ use axum::{response::Redirect, routing::get, Router};
 use jocloud_auth::{
     reqwest::TokenAuthMiddleware, token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials,
 };
-use jocloud_auth_examples::mock_jocloud;
+use jocloud_auth_examples::{exit, mock_jocloud};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("reqwest example: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit("reqwest example", run().await)
 }
 
 async fn run() -> Result<(), BoxError> {

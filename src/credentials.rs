@@ -1,6 +1,6 @@
 //! jocloud interface certificates, the scheme word, and the token they encode to.
 
-use std::{env, error::Error, fmt, str::FromStr, sync::Arc};
+use std::{env, error::Error, fmt, io, path::PathBuf, str::FromStr, sync::Arc};
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
@@ -145,6 +145,13 @@ impl Credentials {
         Self::new(id, std::mem::take(&mut *secret))
     }
 
+    /// Whether both hold the same ID and secret. Not constant-time: for comparing keys read
+    /// from a file, never for checking a request.
+    #[cfg(feature = "rotation")]
+    pub(crate) fn same_as(&self, other: &Credentials) -> bool {
+        self.id == other.id && *self.secret == *other.secret
+    }
+
     /// The certificate ID. Not a secret: it is what the server reports back as the caller.
     pub fn id(&self) -> &str {
         &self.id
@@ -195,6 +202,7 @@ fn header_value_len(scheme: Scheme, payload_len: usize) -> usize {
 
 /// A credential encoded for the client: its ID and its header value for each scheme, so that
 /// choosing a scheme is an index, never an encoding.
+#[derive(Clone)]
 pub(crate) struct EncodedToken {
     pub(crate) id: Arc<str>,
     by_scheme: [HeaderValue; Scheme::ALL.len()],
@@ -276,7 +284,8 @@ fn read_var(name: &'static str) -> Result<String, CredentialsError> {
     })
 }
 
-/// Why a certificate ID and secret were rejected. Never contains the secret.
+/// Why a certificate ID and secret were rejected. Never contains the secret, nor any content
+/// of a credentials file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CredentialsError {
@@ -311,11 +320,51 @@ pub enum CredentialsError {
     MissingEnvVar(&'static str),
     /// The named environment variable is set but is not valid Unicode.
     NotUnicodeEnvVar(&'static str),
+    /// A credentials file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong, as `std::io` says.
+        kind: io::ErrorKind,
+    },
+    /// A credentials file is larger than any credentials file can be, so it was not read.
+    FileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        max_bytes: u64,
+    },
+    /// A credentials file is not valid UTF-8.
+    NotUnicodeFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The thread that follows a credentials source could not be started.
+    FollowerThread(io::ErrorKind),
+    /// A credentials file holds something [`Credentials::new`] refuses.
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with its content.
+        problem: Box<CredentialsError>,
+    },
 }
 
-impl fmt::Display for CredentialsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid jocloud credentials: ")?;
+impl CredentialsError {
+    /// Whether the problem lies with the certificate ID (rather than the secret or the whole).
+    pub(crate) fn is_about_id(&self) -> bool {
+        matches!(
+            self,
+            Self::EmptyId
+                | Self::IdContainsColon
+                | Self::IdSurroundingWhitespace
+                | Self::IdControlCharacter
+                | Self::IdInvisibleCharacter
+        )
+    }
+
+    /// The message without the common prefix.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptyId => f.write_str("the certificate ID is empty"),
             Self::EmptySecret => f.write_str("the secret key is empty"),
@@ -336,7 +385,30 @@ impl fmt::Display for CredentialsError {
             Self::MissingSeparator => f.write_str("expected \"<id>:<secret>\", found no ':'"),
             Self::MissingEnvVar(name) => write!(f, "environment variable {name} is not set"),
             Self::NotUnicodeEnvVar(name) => write!(f, "environment variable {name} is not valid Unicode"),
+            Self::Io { path, kind } => write!(f, "cannot read {}: {kind}", path.display()),
+            Self::FileTooLarge { path, max_bytes } => {
+                write!(
+                    f,
+                    "{} is larger than {max_bytes} bytes, too large to hold credentials",
+                    path.display()
+                )
+            }
+            Self::NotUnicodeFile { path } => write!(f, "{} is not valid UTF-8", path.display()),
+            Self::FollowerThread(kind) => {
+                write!(f, "cannot start the thread that follows the source: {kind}")
+            }
+            Self::InFile { path, problem } => {
+                write!(f, "in {}: ", path.display())?;
+                problem.describe(f)
+            }
         }
+    }
+}
+
+impl fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid jocloud credentials: ")?;
+        self.describe(f)
     }
 }
 

@@ -41,8 +41,10 @@
 //!   and any other `Service<http::Request<B>>`.
 //! - [`validate`]: checks it on incoming requests in constant time and hands the caller's ID to
 //!   the inner service (an axum router, say).
-//! - `LiveCredentials` and `LiveCredentialSet` (feature `rotation`): keys that rotate in a
-//!   running service, without a lock on the request path.
+//! - [`CredentialsSource`]: credentials from a Kubernetes Secret volume or a secret file;
+//!   `LiveCredentials` and `LiveCredentialSet` (feature `rotation`): keys that rotate in a
+//!   running service, by hand or by following such a source, without a lock on the request
+//!   path and without a 401 window.
 //! - `trace_id` (feature `trace-id`): the `traceId` query parameter jocloud asks for.
 //! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
 //! - `reqwest` (feature `reqwest`): the token for reqwest and reqwest-middleware clients, with a
@@ -83,9 +85,12 @@ macro_rules! inner_service_accessors {
 
 mod accepted;
 mod credentials;
+mod source;
 pub mod token_auth;
 pub mod validate;
 
+#[cfg(feature = "rotation")]
+mod follow;
 #[cfg(feature = "rotation")]
 mod live;
 
@@ -101,7 +106,12 @@ mod builder;
 pub mod reqwest;
 
 pub use credentials::{Credentials, CredentialsError, ParseSchemeError, Scheme, TOKEN_HEADER};
+pub use source::CredentialsSource;
 
+#[cfg(feature = "rotation")]
+pub use follow::{FollowOptions, Following};
+#[cfg(all(feature = "rotation", feature = "tower"))]
+pub use live::RetryWithPreviousKey;
 #[cfg(feature = "rotation")]
 pub use live::{LiveCredentialSet, LiveCredentials};
 
@@ -110,5 +120,12 @@ pub use builder::ServiceBuilderExt;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "rotation", feature = "trace-id", feature = "axum", feature = "reqwest"))]
+#[cfg(all(
+    doctest,
+    feature = "rotation",
+    feature = "trace-id",
+    feature = "axum",
+    feature = "reqwest",
+    feature = "tower"
+))]
 pub struct ReadmeDoctests;

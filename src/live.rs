@@ -49,20 +49,42 @@ use crate::{
 #[derive(Clone)]
 #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
 pub struct LiveCredentials {
-    current: Arc<ArcSwap<EncodedToken>>,
+    pub(crate) current: Arc<ArcSwap<Keys>>,
+}
+
+/// What a [`LiveCredentials`] holds at one moment.
+pub(crate) struct Keys {
+    token: EncodedToken,
+    /// The key rotated out last, while a follower's grace period for it runs: see
+    /// [`RetryWithPreviousKey`].
+    previous: Option<EncodedToken>,
 }
 
 impl LiveCredentials {
     /// Starts with `credentials`.
     pub fn new(credentials: &Credentials) -> Self {
-        Self { current: Arc::new(ArcSwap::from_pointee(EncodedToken::new(credentials))) }
+        let keys = Keys { token: EncodedToken::new(credentials), previous: None };
+        Self { current: Arc::new(ArcSwap::from_pointee(keys)) }
     }
 
     /// Makes every service built from this handle send `credentials` from its next request on.
     ///
     /// The token is encoded here, once, not per request.
     pub fn rotate(&self, credentials: &Credentials) {
-        self.current.store(Arc::new(EncodedToken::new(credentials)));
+        self.current.store(Arc::new(Keys { token: EncodedToken::new(credentials), previous: None }));
+    }
+
+    /// [`rotate`](Self::rotate), keeping the current key as the previous one until
+    /// [`forget_previous`](Self::forget_previous).
+    pub(crate) fn rotate_keeping_previous(&self, credentials: &Credentials) {
+        let previous = self.current.load().token.clone();
+        self.current
+            .store(Arc::new(Keys { token: EncodedToken::new(credentials), previous: Some(previous) }));
+    }
+
+    pub(crate) fn forget_previous(&self) {
+        let token = self.current.load().token.clone();
+        self.current.store(Arc::new(Keys { token, previous: None }));
     }
 
     /// The certificate ID currently sent.
@@ -71,15 +93,29 @@ impl LiveCredentials {
     }
 
     pub(crate) fn current_id(&self) -> Arc<str> {
-        self.current.load().id.clone()
+        self.current.load().token.id.clone()
     }
 
-    /// The current header value for `scheme`: a lock-free load and a reference count increment.
+    /// The header value for `scheme`, of the previous key if asked for and there is one: a
+    /// lock-free load and a reference count increment.
     #[inline]
-    pub(crate) fn value(&self, scheme: Scheme) -> HeaderValue {
-        self.current.load().value(scheme).clone()
+    pub(crate) fn value(&self, scheme: Scheme, previous: bool) -> HeaderValue {
+        let keys = self.current.load();
+        match (&keys.previous, previous) {
+            (Some(previous), true) => previous.value(scheme).clone(),
+            _ => keys.token.value(scheme).clone(),
+        }
+    }
+
+    #[cfg(feature = "tower")]
+    fn has_previous(&self) -> bool {
+        self.current.load().previous.is_some()
     }
 }
+
+/// Marks a request to be sent with the previous key: see [`RetryWithPreviousKey`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UsePreviousKey;
 
 impl fmt::Debug for LiveCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,16 +159,20 @@ impl fmt::Debug for LiveCredentials {
 #[derive(Clone)]
 #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
 pub struct LiveCredentialSet {
-    current: Arc<ArcSwap<AcceptedSet>>,
+    pub(crate) shared: Arc<SetShared>,
+}
+
+pub(crate) struct SetShared {
+    current: ArcSwap<AcceptedSet>,
     /// Serialises changes, so that two cannot publish out of order; requests never take it.
-    writers: Arc<Mutex<()>>,
+    writers: Mutex<()>,
 }
 
 impl LiveCredentialSet {
     /// Starts with `credentials` (possibly none: then every request is rejected).
     pub fn new<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
         let set = AcceptedSet::with_entries(credentials.into_iter().map(AcceptedEntry::new));
-        Self { current: Arc::new(ArcSwap::from_pointee(set)), writers: Arc::default() }
+        Self { shared: Arc::new(SetShared { current: ArcSwap::from_pointee(set), writers: Mutex::new(()) }) }
     }
 
     /// Accepts `credentials` too. Returns `false` if they were accepted already.
@@ -153,22 +193,22 @@ impl LiveCredentialSet {
 
     /// The accepted certificate IDs, sorted (an ID with two accepted secrets appears twice).
     pub fn ids(&self) -> Vec<String> {
-        self.current.load().ids()
+        self.shared.current.load().ids()
     }
 
     /// The current snapshot, for one request.
     pub(crate) fn load(&self) -> arc_swap::Guard<Arc<AcceptedSet>> {
-        self.current.load()
+        self.shared.current.load()
     }
 
     /// Applies `change` to a copy of the current set and publishes it. The copy shares every
     /// entry with the original, so it costs a table of reference counts, not new secrets.
     fn update<R>(&self, change: impl FnOnce(&mut AcceptedSet) -> R) -> R {
         // A writer that panicked published nothing half-done; carry on.
-        let _writing = self.writers.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut next = AcceptedSet::clone(&self.current.load());
+        let _writing = self.shared.writers.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = AcceptedSet::clone(&self.shared.current.load());
         let result = change(&mut next);
-        self.current.store(Arc::new(next));
+        self.shared.current.store(Arc::new(next));
         result
     }
 }
@@ -176,5 +216,60 @@ impl LiveCredentialSet {
 impl fmt::Debug for LiveCredentialSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveCredentialSet").field("ids", &self.ids()).finish()
+    }
+}
+
+/// A `tower` retry policy that sends a request refused with `401` once more with the previous
+/// key, while a [followed](LiveCredentials::follow) rotation's grace period for that key runs.
+///
+/// It closes the `401` window of a client that reads a new key before the server it calls does
+/// (in a cluster, each pod's secret volume is updated up to a minute apart): a `401` means the
+/// request was not processed, so sending it again is safe. Put `RetryLayer::new(policy)` outside
+/// the [`TokenAuthLayer::live`](crate::token_auth::TokenAuthLayer::live) layer of the same
+/// `LiveCredentials`; the request body must be `Clone` (as `Full<Bytes>` is). Requires the
+/// `rotation` and `tower` features.
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "rotation", feature = "tower"))))]
+#[derive(Clone, Debug)]
+pub struct RetryWithPreviousKey {
+    credentials: LiveCredentials,
+}
+
+#[cfg(feature = "tower")]
+impl RetryWithPreviousKey {
+    /// Retries with the previous key of `credentials`.
+    pub fn new(credentials: &LiveCredentials) -> Self {
+        Self { credentials: credentials.clone() }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<B: Clone, ResBody, E> tower::retry::Policy<http::Request<B>, http::Response<ResBody>, E>
+    for RetryWithPreviousKey
+{
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        request: &mut http::Request<B>,
+        result: &mut Result<http::Response<ResBody>, E>,
+    ) -> Option<Self::Future> {
+        let refused = matches!(result, Ok(response) if response.status() == http::StatusCode::UNAUTHORIZED);
+        let retried = request.extensions().get::<UsePreviousKey>().is_some();
+        if !refused || retried || !self.credentials.has_previous() {
+            return None;
+        }
+        request.extensions_mut().insert(UsePreviousKey);
+        Some(std::future::ready(()))
+    }
+
+    fn clone_request(&mut self, request: &http::Request<B>) -> Option<http::Request<B>> {
+        let mut clone = http::Request::new(request.body().clone());
+        *clone.method_mut() = request.method().clone();
+        *clone.uri_mut() = request.uri().clone();
+        *clone.version_mut() = request.version();
+        *clone.headers_mut() = request.headers().clone();
+        *clone.extensions_mut() = request.extensions().clone();
+        Some(clone)
     }
 }

@@ -95,12 +95,29 @@ enum Token {
 }
 
 impl Token {
+    /// The value to send; `previous` asks for a live key's previous one, where it has one.
     #[inline]
-    fn value(&self, scheme: Scheme) -> HeaderValue {
+    fn value(&self, scheme: Scheme, previous: bool) -> HeaderValue {
         match self {
-            Token::Static(token) => token.value(scheme).clone(),
+            Token::Static(token) => {
+                let _ = previous; // a static key has no previous one
+                token.value(scheme).clone()
+            }
             #[cfg(feature = "rotation")]
-            Token::Live(live) => live.value(scheme),
+            Token::Live(live) => live.value(scheme, previous),
+        }
+    }
+
+    /// Whether `extensions` ask for the previous key (only a live key has one).
+    #[inline]
+    fn wants_previous(&self, extensions: &http::Extensions) -> bool {
+        match self {
+            Token::Static(_) => {
+                let _ = extensions;
+                false
+            }
+            #[cfg(feature = "rotation")]
+            Token::Live(_) => extensions.get::<crate::live::UsePreviousKey>().is_some(),
         }
     }
 
@@ -282,12 +299,14 @@ impl TokenAuthLayer {
     /// Adds, keeps or removes the header on one request.
     fn apply<B>(&self, request: &mut Request<B>) {
         let in_scope = self.scope.permits(request.uri());
-        self.apply_to_headers(in_scope, request.headers_mut());
+        let previous = self.token.wants_previous(request.extensions());
+        self.apply_to_headers(in_scope, previous, request.headers_mut());
     }
 
-    /// Adds, keeps or removes the header, given whether the request is in scope.
+    /// Adds, keeps or removes the header, given whether the request is in scope and asks for
+    /// the previous key.
     #[inline]
-    fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
+    fn apply_to_headers(&self, in_scope: bool, previous: bool, headers: &mut HeaderMap) {
         let name = self.name();
         if !in_scope {
             return remove(headers, name);
@@ -295,7 +314,7 @@ impl TokenAuthLayer {
         if self.policy == InsertPolicy::IfMissing && headers.contains_key(name) {
             return;
         }
-        let value = self.token.value(self.scheme);
+        let value = self.token.value(self.scheme, previous);
         match &self.header_name {
             None => headers.insert(TOKEN_HEADER, value),
             Some(name) => headers.insert(name, value),
@@ -306,7 +325,7 @@ impl TokenAuthLayer {
     #[cfg(feature = "reqwest")]
     pub(crate) fn apply_reqwest(&self, request: &mut ::reqwest::Request) {
         let in_scope = self.scope.permits_url(request.url());
-        self.apply_to_headers(in_scope, request.headers_mut());
+        self.apply_to_headers(in_scope, false, request.headers_mut());
     }
 
     /// A reqwest redirect policy that follows a redirect only where this layer would send the

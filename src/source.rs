@@ -1,0 +1,175 @@
+//! Credentials where deployments keep them: a directory of `id` and `secret` files (a
+//! Kubernetes Secret volume, Docker secrets), or one file holding `id:secret`.
+
+use std::{
+    fs::File,
+    io::Read,
+    path::{Path, PathBuf},
+};
+
+use zeroize::Zeroizing;
+
+use crate::{Credentials, CredentialsError};
+
+/// Where to read [`Credentials`] from: the files a Kubernetes Secret volume, a Docker secret or
+/// a Vault Agent template leaves.
+///
+/// Each file may end with one `\n` or `\r\n` (every tool writes one); it is stripped, and
+/// anything else [`Credentials::new`] would refuse is an error that names the file and the
+/// problem, never the content. Files over 16 KiB are refused unread.
+///
+/// In a volume the kubelet writes (the files are symlinks into `..data`, which it swaps in one
+/// rename), both files are read from one version, never one from each. Two plain files that a
+/// writer rewrites one after the other can be torn on disk for a moment; a follower
+/// (`LiveCredentials::follow`, feature `rotation`) publishes only what two consecutive reads
+/// agree on, so such a moment is never published, but a writer that wants no torn state at all
+/// should write one `id:secret` file and `mv` it into place.
+///
+/// ```
+/// use jocloud_auth::CredentialsSource;
+///
+/// # let dir = std::env::temp_dir().join(format!("jocloud-auth-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// // A Secret with keys `id` and `secret`, mounted at `dir`.
+/// std::fs::write(dir.join("id"), "qawsedrftg\n")?;
+/// std::fs::write(dir.join("secret"), "abcdefghijk\n")?;
+/// let credentials = CredentialsSource::dir(&dir).load()?;
+/// assert_eq!(credentials.id(), "qawsedrftg");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialsSource {
+    kind: Kind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Files { id: PathBuf, secret: PathBuf },
+    Pair(PathBuf),
+}
+
+/// The largest file read: far above any credential (whose header value is capped at 8 KiB),
+/// so that a wrong path to a large file fails fast instead of being read.
+const MAX_FILE: u64 = 16 * 1024;
+
+impl CredentialsSource {
+    /// The file [`dir`](Self::dir) reads the certificate ID from, unless told otherwise: `id`.
+    pub const ID_FILE: &'static str = "id";
+    /// The file [`dir`](Self::dir) reads the secret key from, unless told otherwise: `secret`.
+    pub const SECRET_FILE: &'static str = "secret";
+
+    /// The files `id` and `secret` in `dir`, as a Kubernetes Secret with those keys is mounted.
+    pub fn dir(dir: impl AsRef<Path>) -> Self {
+        let dir = dir.as_ref();
+        Self::files(dir.join(Self::ID_FILE), dir.join(Self::SECRET_FILE))
+    }
+
+    /// The certificate ID and the secret key in files of their own.
+    pub fn files(id: impl Into<PathBuf>, secret: impl Into<PathBuf>) -> Self {
+        Self { kind: Kind::Files { id: id.into(), secret: secret.into() } }
+    }
+
+    /// One file holding `<id>:<secret>`.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self { kind: Kind::Pair(path.into()) }
+    }
+
+    /// Reads and validates the credentials.
+    ///
+    /// # Errors
+    ///
+    /// [`CredentialsError::Io`] when a file cannot be read, [`CredentialsError::InFile`] with
+    /// the problem when its content is not valid credentials.
+    pub fn load(&self) -> Result<Credentials, CredentialsError> {
+        match &self.kind {
+            Kind::Files { id, secret } => {
+                let (id_text, secret_text) = read_one_version(id, secret)?;
+                Credentials::new(line(&id_text), line(&secret_text)).map_err(|problem| {
+                    // The problem says which part was wrong; name that part's file.
+                    let path = if problem.is_about_id() { id } else { secret };
+                    CredentialsError::InFile { path: path.clone(), problem: Box::new(problem) }
+                })
+            }
+            Kind::Pair(path) => {
+                let text = read(path)?;
+                line(&text).parse().map_err(|problem| CredentialsError::InFile {
+                    path: path.clone(),
+                    problem: Box::new(problem),
+                })
+            }
+        }
+    }
+
+    /// The files this source reads, for messages.
+    #[cfg(all(feature = "rotation", feature = "tracing"))]
+    pub(crate) fn describe(&self) -> String {
+        match &self.kind {
+            Kind::Files { id, secret } => format!("{} and {}", id.display(), secret.display()),
+            Kind::Pair(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// Both files of one version. In a volume the kubelet writes (a `..data` symlink beside the
+/// files, pointing at a directory that is never changed, only replaced), they are read through
+/// the directory `..data` points to, and `..data` must point there still afterwards: a read
+/// cannot straddle an update. Elsewhere they are read one after the other.
+fn read_one_version(
+    id: &Path,
+    secret: &Path,
+) -> Result<(Zeroizing<String>, Zeroizing<String>), CredentialsError> {
+    let dir = id.parent().filter(|dir| Some(*dir) == secret.parent());
+    let data = dir.map(|dir| dir.join("..data"));
+    let (Some(data), Some(id_name), Some(secret_name)) = (data, id.file_name(), secret.file_name()) else {
+        return Ok((read(id)?, read(secret)?));
+    };
+    let Ok(version) = std::fs::read_link(&data) else {
+        return Ok((read(id)?, read(secret)?));
+    };
+    let version_dir = data.with_file_name(&version);
+    let pair = (read(&version_dir.join(id_name)), read(&version_dir.join(secret_name)));
+    if std::fs::read_link(&data).ok().as_ref() != Some(&version) {
+        // Updated while being read: read the new version, which the next update replaces no
+        // sooner than the kubelet's next sync.
+        return Ok((read(id)?, read(secret)?));
+    }
+    // Errors name the files as the caller gave them.
+    let name = |result: Result<Zeroizing<String>, CredentialsError>, path: &Path| {
+        result.map_err(|error| match error {
+            CredentialsError::Io { kind, .. } => CredentialsError::Io { path: path.to_owned(), kind },
+            CredentialsError::FileTooLarge { max_bytes, .. } => {
+                CredentialsError::FileTooLarge { path: path.to_owned(), max_bytes }
+            }
+            CredentialsError::NotUnicodeFile { .. } => {
+                CredentialsError::NotUnicodeFile { path: path.to_owned() }
+            }
+            other => other,
+        })
+    };
+    Ok((name(pair.0, id)?, name(pair.1, secret)?))
+}
+
+/// The whole file as text, in a buffer zeroized on drop.
+fn read(path: &Path) -> Result<Zeroizing<String>, CredentialsError> {
+    let io = |error: std::io::Error| CredentialsError::Io { path: path.to_owned(), kind: error.kind() };
+    let mut bytes = Zeroizing::new(Vec::new());
+    File::open(path).and_then(|file| file.take(MAX_FILE + 1).read_to_end(&mut bytes)).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(CredentialsError::FileTooLarge { path: path.to_owned(), max_bytes: MAX_FILE });
+    }
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(error) => {
+            // The bytes may be the secret: zeroize them before returning the error.
+            drop(Zeroizing::new(error.into_bytes()));
+            Err(CredentialsError::NotUnicodeFile { path: path.to_owned() })
+        }
+    }
+}
+
+/// `text` without one trailing `\n` or `\r\n`.
+fn line(text: &str) -> String {
+    let text = text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text));
+    text.to_owned()
+}

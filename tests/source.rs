@@ -1,0 +1,124 @@
+//! `CredentialsSource`: a Secret volume, a Docker-style secret file, an `id:secret` file; what
+//! is stripped, and errors that name the file and the problem, never the content.
+
+mod common;
+#[path = "common/kubelet.rs"]
+mod kubelet;
+
+use std::{fs, io::ErrorKind};
+
+use jocloud_auth::{Credentials, CredentialsError, CredentialsSource, Scheme};
+
+fn token(credentials: &Credentials) -> String {
+    credentials.header_value(Scheme::Base).to_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_kubelet_secret_volume() {
+    let volume = kubelet::SecretVolume::new("qawsedrftg", "abcdefghijk");
+    let credentials = CredentialsSource::dir(volume.path()).load().unwrap();
+    assert_eq!(token(&credentials), common::VENDOR_TOKEN);
+}
+
+#[test]
+fn one_trailing_newline_is_stripped_and_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, secret, pair) = (dir.path().join("id"), dir.path().join("secret"), dir.path().join("pair"));
+    let dir_source = CredentialsSource::dir(dir.path());
+    for (id_text, secret_text) in [("qawsedrftg", "abcdefghijk"), ("qawsedrftg\n", "abcdefghijk\r\n")] {
+        fs::write(&id, id_text).unwrap();
+        fs::write(&secret, secret_text).unwrap();
+        assert_eq!(token(&dir_source.load().unwrap()), common::VENDOR_TOKEN, "{id_text:?} {secret_text:?}");
+    }
+    fs::write(&pair, "qawsedrftg:abcdefghijk\n").unwrap();
+    assert_eq!(token(&CredentialsSource::file(&pair).load().unwrap()), common::VENDOR_TOKEN);
+
+    for (secret_text, problem) in [
+        ("abcdefghijk\n\n", CredentialsError::SecretSurroundingWhitespace),
+        ("abcdefghijk \n", CredentialsError::SecretSurroundingWhitespace),
+        ("\n", CredentialsError::EmptySecret),
+        ("abcdefghijk\r", CredentialsError::SecretSurroundingWhitespace),
+        ("abcdef\nghijk\n", CredentialsError::SecretControlCharacter),
+    ] {
+        fs::write(&secret, secret_text).unwrap();
+        let error = dir_source.load().unwrap_err();
+        assert_eq!(
+            error,
+            CredentialsError::InFile { path: secret.clone(), problem: Box::new(problem) },
+            "{secret_text:?}"
+        );
+    }
+    fs::write(&id, " qawsedrftg\n").unwrap();
+    fs::write(&secret, "abcdefghijk\n").unwrap();
+    let error = dir_source.load().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "invalid jocloud credentials: in {}: the certificate ID starts or ends with whitespace",
+            id.display()
+        )
+    );
+}
+
+#[test]
+fn errors_name_the_file_and_never_the_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, secret) = (dir.path().join("id"), dir.path().join("secret"));
+    let source = CredentialsSource::files(&id, &secret);
+
+    assert_eq!(
+        source.load().unwrap_err(),
+        CredentialsError::Io { path: id.clone(), kind: ErrorKind::NotFound }
+    );
+    fs::write(&id, "qawsedrftg").unwrap();
+    let missing = source.load().unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        format!("invalid jocloud credentials: cannot read {}: entity not found", secret.display())
+    );
+
+    fs::write(&secret, b"hunter2\xff\xfe").unwrap();
+    assert_eq!(source.load().unwrap_err(), CredentialsError::NotUnicodeFile { path: secret.clone() });
+
+    fs::write(&secret, "hunter2".repeat(4000)).unwrap();
+    let too_large = source.load().unwrap_err();
+    assert_eq!(too_large, CredentialsError::FileTooLarge { path: secret.clone(), max_bytes: 16 * 1024 });
+
+    fs::write(&secret, "hunter2\u{200b}").unwrap();
+    let invisible = source.load().unwrap_err();
+    for shown in [invisible.to_string(), format!("{invisible:?}")] {
+        assert!(shown.contains(&*secret.to_string_lossy()), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    let pair = dir.path().join("pair");
+    fs::write(&pair, "no-separator-hunter2\n").unwrap();
+    let error = CredentialsSource::file(&pair).load().unwrap_err();
+    assert_eq!(
+        error,
+        CredentialsError::InFile { path: pair, problem: Box::new(CredentialsError::MissingSeparator) }
+    );
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+
+    assert_eq!(CredentialsSource::ID_FILE, "id");
+    assert_eq!(CredentialsSource::SECRET_FILE, "secret");
+}
+
+/// In a kubelet volume both files are read from the version `..data` points to. Here the
+/// top-level `secret` link is left pointing into an older version, which is what a read that
+/// straddled an update would see: the load still pairs the current ID with the current secret.
+#[test]
+fn a_kubelet_volume_is_read_from_one_version() {
+    let mut volume = kubelet::SecretVolume::new("id-one", "secret-one");
+    let old = volume.data_dir();
+    let kept_old = tempfile::tempdir().unwrap();
+    std::fs::rename(&old, kept_old.path().join("old")).unwrap();
+    volume.update("id-two", "secret-two");
+    let old_again = volume.path().join("..2026_11_26_20_59_59.old");
+    std::fs::rename(kept_old.path().join("old"), &old_again).unwrap();
+    std::fs::remove_file(volume.path().join("secret")).unwrap();
+    std::os::unix::fs::symlink(old_again.join("secret"), volume.path().join("secret")).unwrap();
+
+    let credentials = CredentialsSource::dir(volume.path()).load().unwrap();
+    assert_eq!(token(&credentials), token(&Credentials::new("id-two", "secret-two").unwrap()));
+}
