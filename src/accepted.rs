@@ -226,6 +226,32 @@ mod tests {
         }
     }
 
+    /// Every single-bit change of an accepted payload, for payloads of 1 to 400 bytes, is
+    /// refused; the payload itself is found.
+    #[test]
+    fn every_single_bit_change_is_refused() {
+        let long: Vec<u8> = (0..400)
+            .map(|i| b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[i % 64])
+            .collect();
+        for len in 1..=400 {
+            let payload = &long[..len];
+            let entry = AcceptedEntry {
+                id: AuthenticatedId::new("id"),
+                payload: Zeroizing::new(String::from_utf8(payload.to_vec()).unwrap()),
+            };
+            let set = AcceptedSet::with_entries([entry]);
+            assert!(set.find(payload).is_some(), "length {len}");
+            let mut changed = payload.to_vec();
+            for at in 0..len {
+                for bit in 0..8 {
+                    changed[at] ^= 1 << bit;
+                    assert!(set.find(&changed).is_none(), "length {len}, byte {at}, bit {bit}");
+                    changed[at] ^= 1 << bit;
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_entry_sharing_its_hash_with_another_is_still_found() {
         // A 64-bit collision cannot be made on purpose; file a second entry beside the first.

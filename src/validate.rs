@@ -458,8 +458,10 @@ where
                 return ResponseFuture { state: State::Rejected { response: Some(response) } };
             }
         };
+        // Borrowed: tracing 0.1.10, the oldest this crate allows, takes a sized value by reference.
         #[cfg(feature = "tracing")]
-        tracing::Span::current().record("jocloud.caller_id", id.as_str());
+        #[allow(clippy::needless_borrows_for_generic_args)]
+        tracing::Span::current().record("jocloud.caller_id", &id.as_str());
         request.extensions_mut().insert(id);
         ResponseFuture { state: State::Called { future: self.inner.call(request) } }
     }

@@ -409,3 +409,91 @@ fn authenticated_id_can_be_built_for_handler_tests() {
     assert_eq!((id.as_str(), id.as_ref(), id.to_string()), ("qawsedrftg", "qawsedrftg", "qawsedrftg".into()));
     assert_eq!(format!("{id:?}"), r#"AuthenticatedId("qawsedrftg")"#);
 }
+
+/// Another header appearing twice does not make a valid token look repeated.
+#[tokio::test]
+async fn a_repeated_unrelated_header_leaves_a_valid_token_accepted() {
+    let service = ValidateToken::new(
+        service_fn(|_: Request<()>| async { Ok::<_, Infallible>(http::Response::new(String::new())) }),
+        &common::vendor_credentials(),
+    );
+    let request = Request::builder()
+        .header("accept", "application/json")
+        .header("accept", "text/plain")
+        .header("token", VENDOR_TOKEN)
+        .body(())
+        .unwrap();
+    assert_eq!(service.oneshot(request).await.unwrap().status(), StatusCode::OK);
+}
+
+/// An inner service that is first not ready, then fails.
+#[derive(Clone)]
+struct Unready(u8);
+
+impl tower::Service<Request<()>> for Unready {
+    type Response = http::Response<String>;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<http::Response<String>, &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0 += 1;
+        if self.0 == 1 {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(Err("inner failed"))
+        }
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        std::future::ready(Ok(http::Response::new(String::new())))
+    }
+}
+
+#[test]
+fn poll_ready_forwards_readiness_and_errors() {
+    use tower::Service;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut validate = ValidateToken::new(Unready(0), &common::vendor_credentials());
+    assert!(validate.poll_ready(&mut cx).is_pending());
+    assert_eq!(validate.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
+    assert_eq!(validate.get_ref().0, 2);
+    #[cfg(feature = "trace-id")]
+    {
+        let mut trace = jocloud_auth::trace_id::SetTraceId::new(Unready(0));
+        assert!(trace.poll_ready(&mut cx).is_pending());
+        assert_eq!(trace.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
+        assert_eq!(trace.into_inner().0, 2);
+    }
+}
+
+/// `Debug` of the layers shows what a reader needs, exactly, and no secret.
+#[test]
+fn debug_and_display_are_exact() {
+    use jocloud_auth::validate::Rejection;
+    let vendor = common::vendor_credentials();
+    let layer = ValidateTokenLayer::new(&vendor).also_accept_scheme(Scheme::Basic).keep_token_header();
+    assert_eq!(
+        format!("{layer:?}"),
+        r#"ValidateTokenLayer { accepted_ids: ["qawsedrftg"], scheme: Base, also: Some(Basic), header_name: "token", keep_token_header: true, on_rejection: false }"#
+    );
+    let client = jocloud_auth::token_auth::TokenAuthLayer::new(&vendor)
+        .https_only()
+        .for_host(http::uri::Authority::from_static("AI.jocloud.com:443"));
+    assert_eq!(
+        format!("{client:?}"),
+        r#"TokenAuthLayer { id: "qawsedrftg", scheme: Base, header_name: "token", policy: Override, scope: Scope { https_only: true, hosts: ["ai.jocloud.com:443"] }, .. }"#
+    );
+    let rejections =
+        [Rejection::Missing, Rejection::SeveralHeaders, Rejection::Malformed, Rejection::UnknownCredential];
+    let shown: Vec<String> = rejections.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["missing", "several_headers", "malformed", "unknown_credential"]);
+    #[cfg(feature = "rotation")]
+    {
+        let live = jocloud_auth::LiveCredentials::new(&vendor);
+        assert_eq!(format!("{live:?}"), r#"LiveCredentials { id: "qawsedrftg", .. }"#);
+        let set = jocloud_auth::LiveCredentialSet::new([&vendor]);
+        assert_eq!(format!("{set:?}"), r#"LiveCredentialSet { ids: ["qawsedrftg"] }"#);
+        let options = jocloud_auth::FollowOptions::default();
+        assert_eq!(format!("{options:?}"), "FollowOptions { interval: 500ms, grace: 120s, on_error: false }");
+    }
+}
