@@ -129,9 +129,12 @@ fn read_one_version(
     };
     let version_dir = data.with_file_name(&version);
     let pair = (read(&version_dir.join(id_name)), read(&version_dir.join(secret_name)));
-    if std::fs::read_link(&data).ok().as_ref() != Some(&version) {
-        // Updated while being read: read the new version, which the next update replaces no
-        // sooner than the kubelet's next sync.
+    let not_there = |result: &Result<_, CredentialsError>| {
+        matches!(result, Err(CredentialsError::Io { kind: std::io::ErrorKind::NotFound, .. }))
+    };
+    if not_there(&pair.0) || not_there(&pair.1) || std::fs::read_link(&data).ok().as_ref() != Some(&version) {
+        // Files that are not part of the volume's versions, or an update while reading (the
+        // next one comes no sooner than the kubelet's next sync): read them as they are.
         return Ok((read(id)?, read(secret)?));
     }
     // Errors name the files as the caller gave them.

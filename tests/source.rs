@@ -122,3 +122,14 @@ fn a_kubelet_volume_is_read_from_one_version() {
     let credentials = CredentialsSource::dir(volume.path()).load().unwrap();
     assert_eq!(token(&credentials), token(&Credentials::new("id-two", "secret-two").unwrap()));
 }
+
+/// Files of other names beside a kubelet volume are read as they are.
+#[test]
+fn files_beside_a_kubelet_volume_are_read_directly() {
+    let volume = kubelet::SecretVolume::new("volume-id", "volume-secret");
+    let (id, secret) = (volume.path().join("my-id"), volume.path().join("my-secret"));
+    std::fs::write(&id, "qawsedrftg\n").unwrap();
+    std::fs::write(&secret, "abcdefghijk\n").unwrap();
+    let credentials = CredentialsSource::files(&id, &secret).load().unwrap();
+    assert_eq!(token(&credentials), common::VENDOR_TOKEN);
+}
