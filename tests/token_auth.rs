@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::convert::Infallible;
-
 use common::{echo, now, VENDOR_TOKEN};
 use http::{uri::Authority, HeaderName, HeaderValue, Request};
 use jocloud_auth::{
@@ -151,36 +149,13 @@ fn service_constructors_match_the_layer() {
     assert_send_sync_clone::<Credentials>();
 }
 
-/// An inner service that is not ready, then fails: `TokenAuth` must say so, not guess.
-#[derive(Clone)]
-struct Unready(u8);
-
-impl Service<Request<()>> for Unready {
-    type Response = ();
-    type Error = &'static str;
-    type Future = std::future::Ready<Result<(), &'static str>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0 += 1;
-        match self.0 {
-            1 => std::task::Poll::Pending,
-            _ => std::task::Poll::Ready(Err("inner failed")),
-        }
-    }
-
-    fn call(&mut self, _: Request<()>) -> Self::Future {
-        std::future::ready(Ok(()))
-    }
-}
-
 #[test]
 fn poll_ready_forwards_readiness_and_errors() {
-    let mut service = layer().layer(Unready(0));
+    let mut service = layer().layer(common::Unready(0));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     assert!(service.poll_ready(&mut cx).is_pending());
     assert_eq!(service.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
     assert_eq!(service.get_ref().0, 2);
     service.get_mut().0 = 0;
     assert!(service.poll_ready(&mut cx).is_pending());
-    let _: Result<(), Infallible> = Ok(());
 }

@@ -426,40 +426,17 @@ async fn a_repeated_unrelated_header_leaves_a_valid_token_accepted() {
     assert_eq!(service.oneshot(request).await.unwrap().status(), StatusCode::OK);
 }
 
-/// An inner service that is first not ready, then fails.
-#[derive(Clone)]
-struct Unready(u8);
-
-impl tower::Service<Request<()>> for Unready {
-    type Response = http::Response<String>;
-    type Error = &'static str;
-    type Future = std::future::Ready<Result<http::Response<String>, &'static str>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0 += 1;
-        if self.0 == 1 {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(Err("inner failed"))
-        }
-    }
-
-    fn call(&mut self, _: Request<()>) -> Self::Future {
-        std::future::ready(Ok(http::Response::new(String::new())))
-    }
-}
-
 #[test]
 fn poll_ready_forwards_readiness_and_errors() {
     use tower::Service;
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let mut validate = ValidateToken::new(Unready(0), &common::vendor_credentials());
+    let mut validate = ValidateToken::new(common::Unready(0), &common::vendor_credentials());
     assert!(validate.poll_ready(&mut cx).is_pending());
     assert_eq!(validate.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
     assert_eq!(validate.get_ref().0, 2);
     #[cfg(feature = "trace-id")]
     {
-        let mut trace = jocloud_auth::trace_id::SetTraceId::new(Unready(0));
+        let mut trace = jocloud_auth::trace_id::SetTraceId::new(common::Unready(0));
         assert!(trace.poll_ready(&mut cx).is_pending());
         assert_eq!(trace.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
         assert_eq!(trace.into_inner().0, 2);

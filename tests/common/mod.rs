@@ -154,3 +154,25 @@ where
     let bytes = response.into_body().collect().await.expect("the body arrives").to_bytes();
     String::from_utf8(bytes.to_vec()).expect("a UTF-8 body")
 }
+
+/// An inner service that is not ready at first, then fails: a layer must forward both.
+#[derive(Clone)]
+pub struct Unready(pub u8);
+
+impl Service<Request<()>> for Unready {
+    type Response = Response<String>;
+    type Error = &'static str;
+    type Future = Ready<Result<Response<String>, &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0 += 1;
+        match self.0 {
+            1 => Poll::Pending,
+            _ => Poll::Ready(Err("inner failed")),
+        }
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        ready(Ok(Response::new(String::new())))
+    }
+}
