@@ -252,6 +252,43 @@ mod tests {
         }
     }
 
+    /// The keyed hash tells payloads apart and differs between sets (a fresh random key each);
+    /// the table's hasher passes a hash through as it is. A constant hash would keep every
+    /// answer right and lose only the flat cost, so this is checked here directly.
+    #[test]
+    fn hashes_spread_and_pass_through() {
+        let (one, other) = (AcceptedSet::new(), AcceptedSet::new());
+        let payloads = [&b"cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw=="[..], b"b3RoZXI6c2VjcmV0", b""];
+        let hashes: std::collections::HashSet<u64> = payloads.iter().map(|p| one.hash(p)).collect();
+        assert_eq!(hashes.len(), payloads.len());
+        assert_ne!(one.hash(payloads[0]), other.hash(payloads[0]));
+
+        let mut passed = AlreadyHashed::default();
+        passed.write_u64(0x0123_4567_89ab_cdef);
+        assert_eq!(passed.finish(), 0x0123_4567_89ab_cdef);
+        let mut written = AlreadyHashed::default();
+        written.write(&[0x01, 0x80]);
+        assert_eq!(written.finish(), 0x0180);
+        // Nine bytes: the first comes round again onto the last, and cancels it.
+        let mut wrapped = AlreadyHashed::default();
+        wrapped.write(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0x01]);
+        assert_eq!(wrapped.finish(), 0);
+    }
+
+    /// Removing one of two entries filed under one hash keeps the other and counts one.
+    #[cfg(feature = "rotation")]
+    #[test]
+    fn removing_from_a_shared_hash_counts_what_went() {
+        let mut set = AcceptedSet::with_entries([entry("a", "one")]);
+        let hash = set.hash(payload("a", "one").as_bytes());
+        let filed = set.by_hash.get_mut(&hash).unwrap();
+        *filed = [entry("b", "two")].into_iter().chain(filed.iter().cloned()).collect();
+        assert_eq!(set.remove_where(|id, _| id.as_str() == "b"), 1);
+        assert_eq!(set.ids(), ["a"]);
+        assert!(set.remove(&Credentials::new("a", "one").unwrap()));
+        assert!(set.by_hash.is_empty());
+    }
+
     #[test]
     fn an_entry_sharing_its_hash_with_another_is_still_found() {
         // A 64-bit collision cannot be made on purpose; file a second entry beside the first.
