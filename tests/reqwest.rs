@@ -198,3 +198,59 @@ fn debug_holds_no_secret() {
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+/// A redirect loop inside the scope is followed ten times and then refused.
+#[tokio::test]
+async fn a_redirect_loop_ends_after_ten_hops() {
+    bounded(async {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let server = serve(service_fn(move |_: Request<Incoming>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let mut redirect = Response::new(Full::<Bytes>::default());
+            *redirect.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            redirect.headers_mut().insert(http::header::LOCATION, "/again".parse().unwrap());
+            ready(Ok::<_, Infallible>(redirect))
+        }))
+        .await;
+        let token = TokenAuthMiddleware::new(TokenAuthLayer::new(&common::vendor_credentials()));
+        let client = with_middleware(token.clone(), token.redirect_policy());
+        let error = client.get(server.url("/start")).send().await.unwrap_err();
+        assert!(error.is_redirect(), "{error}");
+        assert_eq!(hits.load(Ordering::SeqCst), 11, "the first request and ten redirects");
+    })
+    .await;
+}
+
+/// `TokenAuth` over reqwest requests forwards its inner service's readiness and errors.
+#[test]
+fn poll_ready_forwards_readiness_and_errors() {
+    use std::task::{Context, Poll, Waker};
+    use tower::Service;
+
+    #[derive(Clone)]
+    struct Unready(u8);
+    impl Service<reqwest::Request> for Unready {
+        type Response = ();
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<(), &'static str>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.0 += 1;
+            if self.0 == 1 {
+                Poll::Pending
+            } else {
+                Poll::Ready(Err("inner failed"))
+            }
+        }
+        fn call(&mut self, _: reqwest::Request) -> Self::Future {
+            std::future::ready(Ok(()))
+        }
+    }
+    let mut service = TokenAuthLayer::new(&common::vendor_credentials()).layer(Unready(0));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(Service::<reqwest::Request>::poll_ready(&mut service, &mut cx).is_pending());
+    assert_eq!(
+        Service::<reqwest::Request>::poll_ready(&mut service, &mut cx),
+        Poll::Ready(Err("inner failed"))
+    );
+}

@@ -139,6 +139,9 @@ fn service_constructors_match_the_layer() {
         .https_only()
         .for_host(Authority::from_static("ai.jocloud.com:443"));
     assert_eq!(format!("{:?}", service.clone().into_inner()), format!("{:?}", echo::<()>()),);
+    let shown = format!("{service:?}");
+    assert!(shown.starts_with("TokenAuth { inner: "), "{shown}");
+    assert!(shown.ends_with(r#"layer: TokenAuthLayer { id: "qawsedrftg", scheme: Basic, header_name: "x-token", policy: IfMissing, scope: Scope { https_only: true, hosts: ["ai.jocloud.com:443"] }, .. } }"#), "{shown}");
     let request = Request::get("https://ai.jocloud.com/").body(()).unwrap();
     let request = now(service.oneshot(request)).unwrap();
     assert_eq!(request.headers()["x-token"], "Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==");
