@@ -89,10 +89,6 @@ impl LiveCredentials {
 
     /// The certificate ID currently sent.
     pub fn id(&self) -> Arc<str> {
-        self.current_id()
-    }
-
-    pub(crate) fn current_id(&self) -> Arc<str> {
         self.current.load().token.id.clone()
     }
 

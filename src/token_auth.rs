@@ -125,7 +125,7 @@ impl Token {
         match self {
             Token::Static(token) => token.id.clone(),
             #[cfg(feature = "rotation")]
-            Token::Live(live) => live.current_id(),
+            Token::Live(live) => live.id(),
         }
     }
 }
