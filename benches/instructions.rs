@@ -40,11 +40,14 @@ fn prepare(variants: &[Variant], id: &str, request: fn() -> Request<Bytes>) -> (
 #[bench::server_validate_token_100_accept(SERVER, "validate_token_100_accept", server_request)]
 #[bench::server_validate_token_10000_accept(SERVER, "validate_token_10000_accept", server_request)]
 #[bench::server_validate_token_100000_accept(SERVER, "validate_token_100000_accept", server_request)]
+#[bench::server_validate_token_1_keep_accept(SERVER, "validate_token_1_keep_accept", server_request)]
 #[bench::server_validate_token_1_reject(SERVER, "validate_token_1_reject", server_request)]
 #[bench::server_validate_token_live_4_accept(SERVER, "validate_token_live_4_accept", server_request)]
 #[bench::server_custom_eq_1_accept(SERVER, "custom_eq_1_accept", server_request)]
 #[bench::server_custom_eq_4_accept(SERVER, "custom_eq_4_accept", server_request)]
 #[bench::server_custom_eq_1_reject(SERVER, "custom_eq_1_reject", server_request)]
+#[bench::server_custom_ct_1_accept(SERVER, "custom_ct_1_accept", server_request)]
+#[bench::server_custom_ct_10000_accept(SERVER, "custom_ct_10000_accept", server_request)]
 fn requests((mut run, requests): (Runner, Vec<Request<Bytes>>)) {
     for request in requests {
         run(black_box(request));

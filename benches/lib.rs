@@ -101,6 +101,10 @@ pub const SERVER: &[Variant] = &[
         make: || runner(ValidateTokenLayer::any_of(&accepted(100_000)).layer(Ok200)),
     },
     Variant {
+        id: "validate_token_1_keep_accept",
+        make: || runner(ValidateTokenLayer::any_of(&accepted(1)).keep_token_header().layer(Ok200)),
+    },
+    Variant {
         id: "validate_token_1_reject",
         make: || rejecting(runner(ValidateTokenLayer::any_of(&accepted(1)).layer(Ok200))),
     },
@@ -108,34 +112,48 @@ pub const SERVER: &[Variant] = &[
         id: "validate_token_live_4_accept",
         make: || runner(ValidateTokenLayer::live(&LiveCredentialSet::new(&accepted(4))).layer(Ok200)),
     },
-    Variant { id: "custom_eq_1_accept", make: || runner(custom_eq(&accepted(1))) },
-    Variant { id: "custom_eq_4_accept", make: || runner(custom_eq(&accepted(4))) },
-    Variant { id: "custom_eq_1_reject", make: || rejecting(runner(custom_eq(&accepted(1)))) },
+    Variant { id: "custom_eq_1_accept", make: || runner(custom::<false>(&accepted(1))) },
+    Variant { id: "custom_eq_4_accept", make: || runner(custom::<false>(&accepted(4))) },
+    Variant { id: "custom_eq_1_reject", make: || rejecting(runner(custom::<false>(&accepted(1)))) },
+    Variant { id: "custom_ct_1_accept", make: || runner(custom::<true>(&accepted(1))) },
+    Variant { id: "custom_ct_10000_accept", make: || runner(custom::<true>(&accepted(10_000))) },
 ];
 
-/// tower-http's `ValidateRequestHeaderLayer::custom` with a plain `==` over the accepted values
-/// and an `Arc<str>` extension: what a hand-written validator does, minus constant time.
-fn custom_eq(
+/// tower-http's `ValidateRequestHeaderLayer::custom` over the accepted values, with an
+/// `Arc<str>` extension: what a hand-written validator does. With `CONSTANT_TIME` false, a plain
+/// `==` that stops at the first match; with it true, a constant-time comparison with every
+/// accepted value, as one must do without an index to hide how close a guess came.
+fn custom<const CONSTANT_TIME: bool>(
     accepted: &[Credentials],
-) -> tower_http::validate_request::ValidateRequestHeader<Ok200, EqValidator> {
+) -> tower_http::validate_request::ValidateRequestHeader<Ok200, Custom<CONSTANT_TIME>> {
     let table = accepted.iter().map(|c| (c.header_value(Scheme::Base), Arc::from(c.id()))).collect();
-    tower_http::validate_request::ValidateRequestHeaderLayer::custom(EqValidator(Arc::new(table)))
-        .layer(Ok200)
+    tower_http::validate_request::ValidateRequestHeaderLayer::custom(Custom(Arc::new(table))).layer(Ok200)
 }
 
 #[derive(Clone)]
-pub struct EqValidator(Arc<Vec<(HeaderValue, Arc<str>)>>);
+pub struct Custom<const CONSTANT_TIME: bool>(Arc<Vec<(HeaderValue, Arc<str>)>>);
 
-impl tower_http::validate_request::ValidateRequest<Bytes> for EqValidator {
+impl<const CONSTANT_TIME: bool> tower_http::validate_request::ValidateRequest<Bytes>
+    for Custom<CONSTANT_TIME>
+{
     type ResponseBody = ();
 
     fn validate(&mut self, request: &mut Request<Bytes>) -> Result<(), Response<()>> {
-        let found = request
-            .headers()
-            .get(TOKEN_HEADER)
-            .and_then(|value| self.0.iter().find(|(token, _)| token == value));
+        let found = request.headers().get(TOKEN_HEADER).and_then(|value| {
+            if CONSTANT_TIME {
+                let mut found = None;
+                for (token, id) in self.0.iter() {
+                    if constant_time_eq::constant_time_eq(token.as_bytes(), value.as_bytes()) {
+                        found = Some(id);
+                    }
+                }
+                found
+            } else {
+                self.0.iter().find(|(token, _)| token == value).map(|(_, id)| id)
+            }
+        });
         match found {
-            Some((_, id)) => {
+            Some(id) => {
                 request.extensions_mut().insert(id.clone());
                 Ok(())
             }

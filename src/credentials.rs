@@ -47,6 +47,15 @@ impl Scheme {
             Scheme::Basic => "Basic",
         }
     }
+
+    /// What follows this scheme's word and one space at the start of `value`.
+    pub(crate) fn strip_from(self, value: &[u8]) -> Option<&[u8]> {
+        // One arm per word, so that each comparison has a length known at compile time.
+        match self {
+            Scheme::Base => value.strip_prefix(b"Base "),
+            Scheme::Basic => value.strip_prefix(b"Basic "),
+        }
+    }
 }
 
 impl fmt::Display for Scheme {
@@ -413,3 +422,23 @@ impl fmt::Display for CredentialsError {
 }
 
 impl Error for CredentialsError {}
+
+#[cfg(test)]
+mod tests {
+    use super::Scheme;
+
+    /// `strip_from` spells each word again, for speed; it must agree with `as_str`.
+    #[test]
+    fn strip_from_takes_the_word_and_one_space() {
+        for scheme in Scheme::ALL {
+            let word = scheme.as_str();
+            assert_eq!(scheme.strip_from(format!("{word} cGF5").as_bytes()), Some(&b"cGF5"[..]));
+            assert_eq!(scheme.strip_from(format!("{word}  cGF5").as_bytes()), Some(&b" cGF5"[..]));
+            for wrong in [format!("{word}cGF5"), format!("{} cGF5", word.to_lowercase()), word.to_owned()] {
+                assert_eq!(scheme.strip_from(wrong.as_bytes()), None, "{wrong:?}");
+            }
+        }
+        assert_eq!(Scheme::Base.strip_from(b"Basic cGF5"), None);
+        assert_eq!(Scheme::Basic.strip_from(b"Base cGF5"), None);
+    }
+}

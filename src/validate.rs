@@ -319,10 +319,7 @@ impl ValidateTokenLayer {
     /// What follows an accepted scheme word and one space. Scheme words are public, so this
     /// may branch on them.
     fn payload<'a>(&self, value: &'a [u8]) -> Option<&'a [u8]> {
-        [Some(self.scheme), self.also]
-            .into_iter()
-            .flatten()
-            .find_map(|scheme| value.strip_prefix(scheme.as_str().as_bytes())?.strip_prefix(b" "))
+        [Some(self.scheme), self.also].into_iter().flatten().find_map(|scheme| scheme.strip_from(value))
     }
 
     fn reject(&self, rejection: Rejection) -> Response<Bytes> {
