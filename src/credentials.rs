@@ -425,7 +425,29 @@ impl Error for CredentialsError {}
 
 #[cfg(test)]
 mod tests {
-    use super::Scheme;
+    use super::*;
+
+    /// The limit check computes the length without encoding; it must match the encoding.
+    #[test]
+    fn header_value_len_is_the_encoded_length() {
+        for payload_len in 4..200 {
+            let credentials = Credentials::new("id", "s".repeat(payload_len - 3)).unwrap();
+            for scheme in Scheme::ALL {
+                let encoded = credentials.header_value(scheme).len();
+                assert_eq!(header_value_len(scheme, payload_len), encoded, "{scheme} {payload_len}");
+            }
+        }
+    }
+
+    #[cfg(feature = "rotation")]
+    #[test]
+    fn same_as_needs_the_same_id_and_secret() {
+        let credentials = Credentials::new("id", "secret").unwrap();
+        assert!(credentials.same_as(&Credentials::new("id", "secret").unwrap()));
+        assert!(!credentials.same_as(&Credentials::new("id", "other").unwrap()));
+        assert!(!credentials.same_as(&Credentials::new("other", "secret").unwrap()));
+        assert!(!credentials.same_as(&Credentials::new("other", "other").unwrap()));
+    }
 
     /// `strip_from` spells each word again, for speed; it must agree with `as_str`.
     #[test]

@@ -142,16 +142,11 @@ where
 }
 
 /// The trace ID for `uri`, and the new URI when it had to change. `None` for URIs that cannot
-/// carry a query.
+/// carry a query: authority form (`host:port`) and asterisk form (`*`).
 fn with_trace_id(uri: &Uri) -> Option<(Option<Uri>, TraceId)> {
-    let root = PathAndQuery::from_static("/");
-    let path_and_query = match uri.path_and_query() {
-        Some(pq) if pq.as_str() == "*" => return None,
-        Some(pq) => pq,
-        // An absolute URI with an empty path means "/"; no scheme and no path is authority form.
-        None if uri.scheme().is_some() => &root,
-        None => return None,
-    };
+    // `http` gives no path and query for authority form only; an absolute URI without a path
+    // has the path `/`.
+    let path_and_query = uri.path_and_query().filter(|pq| pq.as_str() != "*")?;
     let query = path_and_query.query().unwrap_or("");
     let params: Vec<(&str, Option<String>)> =
         query.split('&').filter(|raw| !raw.is_empty()).map(|raw| (raw, trace_id_value(raw))).collect();
