@@ -288,8 +288,11 @@ fn is_invisible_format(c: char) -> bool {
 fn read_var(name: &'static str) -> Result<String, CredentialsError> {
     env::var(name).map_err(|error| match error {
         env::VarError::NotPresent => CredentialsError::MissingEnvVar(name),
-        // The OsString inside may be the secret: drop it without looking at it.
-        env::VarError::NotUnicode(_) => CredentialsError::NotUnicodeEnvVar(name),
+        env::VarError::NotUnicode(value) => {
+            // The value may be the secret: zeroize it, without looking at it.
+            drop(Zeroizing::new(value.into_encoded_bytes()));
+            CredentialsError::NotUnicodeEnvVar(name)
+        }
     })
 }
 

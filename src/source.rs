@@ -156,7 +156,9 @@ fn read_one_version(
 /// The whole file as text, in a buffer zeroized on drop.
 fn read(path: &Path) -> Result<Zeroizing<String>, CredentialsError> {
     let io = |error: std::io::Error| CredentialsError::Io { path: path.to_owned(), kind: error.kind() };
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized for the largest file read, so that reading never moves the buffer and leaves a
+    // copy of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_FILE as usize + 1));
     File::open(path).and_then(|file| file.take(MAX_FILE + 1).read_to_end(&mut bytes)).map_err(io)?;
     if bytes.len() as u64 > MAX_FILE {
         return Err(CredentialsError::FileTooLarge { path: path.to_owned(), max_bytes: MAX_FILE });
@@ -172,7 +174,6 @@ fn read(path: &Path) -> Result<Zeroizing<String>, CredentialsError> {
 }
 
 /// `text` without one trailing `\n` or `\r\n`.
-fn line(text: &str) -> String {
-    let text = text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text));
-    text.to_owned()
+fn line(text: &str) -> &str {
+    text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text))
 }

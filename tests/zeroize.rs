@@ -1,0 +1,161 @@
+//! No buffer this crate frees still holds a secret: every block freed while a secret is in use
+//! is searched for it.
+//!
+//! A global allocator searches each block as it is freed, and makes every reallocation a move
+//! (allocate, copy, free the old block), so that a buffer that grew and left its old contents
+//! behind is caught too, whatever the system allocator would have done. The secret is a marker
+//! no other code writes; the header values `http` holds contain it only in base64, which this
+//! search does not look for (those copies cannot be zeroized, as the crate documents).
+//!
+//! One test function, so that no other test of this binary frees memory while it searches.
+
+#[cfg(feature = "rotation")]
+use std::time::{Duration, Instant};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
+use jocloud_auth::{
+    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials, CredentialsSource,
+};
+
+/// The secret every scenario uses, and what the allocator looks for.
+const MARKER: &[u8] = b"Zq7-freed-memory-probe-Xw4";
+
+static SEARCHING: AtomicBool = AtomicBool::new(false);
+static FOUND: AtomicUsize = AtomicUsize::new(0);
+
+struct SearchingAllocator;
+
+fn search(ptr: *mut u8, size: usize) {
+    if !SEARCHING.load(Ordering::Relaxed) || size < MARKER.len() {
+        return;
+    }
+    // SAFETY: the block is allocated, `size` bytes long, and not yet freed.
+    let block = unsafe { std::slice::from_raw_parts(ptr, size) };
+    if block.windows(MARKER.len()).any(|window| window == MARKER) {
+        FOUND.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+unsafe impl GlobalAlloc for SearchingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        search(ptr, layout.size());
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `new_size` is valid for `layout.align()`.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let new = unsafe { System.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are at least the smaller size and do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+            search(ptr, layout.size());
+            unsafe { System.dealloc(ptr, layout) };
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static GLOBAL: SearchingAllocator = SearchingAllocator;
+
+/// How many freed blocks held the marker while `scenario` ran.
+fn freed_copies(scenario: impl FnOnce()) -> usize {
+    FOUND.store(0, Ordering::Relaxed);
+    SEARCHING.store(true, Ordering::Relaxed);
+    scenario();
+    SEARCHING.store(false, Ordering::Relaxed);
+    FOUND.load(Ordering::Relaxed)
+}
+
+fn secret() -> String {
+    String::from_utf8(MARKER.to_vec()).unwrap()
+}
+
+#[test]
+fn no_freed_buffer_holds_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| CredentialsSource::file(dir.path().join(name));
+    std::fs::write(dir.path().join("pair"), format!("qawsedrftg:{}\n", secret())).unwrap();
+    std::fs::write(dir.path().join("id"), "qawsedrftg\n").unwrap();
+    std::fs::write(dir.path().join("secret"), format!("{}\r\n", secret())).unwrap();
+    // Longer than any first read buffer, so a growing buffer would have to move.
+    std::fs::write(dir.path().join("long"), format!("qawsedrftg:{}{}\n", "s".repeat(3000), secret()))
+        .unwrap();
+    std::fs::write(dir.path().join("bad"), format!("qawsedrftg:{}\u{1}\n", secret())).unwrap();
+    std::fs::write(dir.path().join("binary"), [MARKER, b"\xff\xfe"].concat()).unwrap();
+    // What the scenarios pass in is made before the search and freed after it: the test's own
+    // strings are not the crate's to zeroize. (Setting a variable copies it, too.)
+    let (mut owned, mut refused) = (Some(secret()), Some(secret() + "\n"));
+    let text = format!("qawsedrftg:{}", secret());
+
+    let mut leaks = Vec::new();
+    let mut check = |name: &'static str, scenario: &mut dyn FnMut()| {
+        let copies = freed_copies(scenario);
+        if copies > 0 {
+            leaks.push((name, copies));
+        }
+    };
+    check("Credentials::new", &mut || drop(Credentials::new("qawsedrftg", owned.take().unwrap()).unwrap()));
+    check("a refused secret", &mut || drop(Credentials::new("id", refused.take().unwrap()).unwrap_err()));
+    check("FromStr", &mut || drop(text.parse::<Credentials>().unwrap()));
+    check("one id:secret file", &mut || drop(file("pair").load().unwrap()));
+    check("a long file", &mut || drop(file("long").load().unwrap()));
+    check("an id and a secret file", &mut || drop(CredentialsSource::dir(dir.path()).load().unwrap()));
+    check("a file with a bad secret", &mut || drop(file("bad").load().unwrap_err()));
+    check("a file that is not UTF-8", &mut || drop(file("binary").load().unwrap_err()));
+    check("the layers", &mut || {
+        let credentials = text.parse::<Credentials>().unwrap();
+        drop((TokenAuthLayer::new(&credentials), ValidateTokenLayer::new(&credentials)));
+    });
+    // The only test in this binary, so nothing else reads the environment meanwhile.
+    std::env::set_var(Credentials::ID_VAR, "qawsedrftg");
+    std::env::set_var(Credentials::SECRET_VAR, secret());
+    check("from_env", &mut || drop(Credentials::from_env().unwrap()));
+    #[cfg(unix)]
+    {
+        use std::{ffi::OsStr, os::unix::ffi::OsStrExt};
+        std::env::set_var(Credentials::SECRET_VAR, OsStr::from_bytes(&[MARKER, b"\xff"].concat()));
+        check("from_env, not Unicode", &mut || drop(Credentials::from_env().unwrap_err()));
+    }
+    #[cfg(feature = "rotation")]
+    check("live keys", &mut || {
+        use jocloud_auth::{LiveCredentialSet, LiveCredentials};
+        let (old, new) = (text.parse::<Credentials>().unwrap(), Credentials::new("new", "other").unwrap());
+        let client = LiveCredentials::new(&old);
+        client.rotate(&new);
+        let server = LiveCredentialSet::new([&old]);
+        server.insert(&new);
+        server.remove(&old);
+        drop((client, server, old));
+    });
+    #[cfg(feature = "rotation")]
+    {
+        let rotated = format!("rotated:{}\n", secret());
+        check("a follower", &mut || follow(&dir.path().join("pair"), &rotated));
+    }
+    assert_eq!(leaks, [], "scenarios that freed the secret unzeroized, with the number of blocks");
+}
+
+/// A follower reads the source on its own thread, again and again, until it sees a new key.
+#[cfg(feature = "rotation")]
+fn follow(pair: &std::path::Path, rotated: &str) {
+    use jocloud_auth::{FollowOptions, LiveCredentials};
+
+    let options = FollowOptions::default().interval(Duration::from_millis(5));
+    let (credentials, following) = LiveCredentials::follow(CredentialsSource::file(pair), options).unwrap();
+    std::fs::write(pair, rotated).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while &*credentials.id() != "rotated" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(&*credentials.id(), "rotated", "the follower saw the change");
+    drop((following, credentials));
+}
