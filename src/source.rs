@@ -177,3 +177,31 @@ fn read(path: &Path) -> Result<Zeroizing<String>, CredentialsError> {
 fn line(text: &str) -> &str {
     text.strip_suffix('\n').map_or(text, |text| text.strip_suffix('\r').unwrap_or(text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(all(feature = "rotation", feature = "tracing"))]
+    #[test]
+    fn describe_names_the_files() {
+        let files = CredentialsSource::files("/run/jocloud/id", "/run/jocloud/secret");
+        assert_eq!(files.describe(), "/run/jocloud/id and /run/jocloud/secret");
+        assert_eq!(CredentialsSource::file("/run/jocloud/pair").describe(), "/run/jocloud/pair");
+    }
+
+    #[test]
+    fn line_strips_one_line_ending() {
+        for (text, expected) in [
+            ("id:secret", "id:secret"),
+            ("id:secret\n", "id:secret"),
+            ("id:secret\r\n", "id:secret"),
+            ("id:secret\n\n", "id:secret\n"),
+            ("id:secret\r", "id:secret\r"),
+            ("\n", ""),
+            ("", ""),
+        ] {
+            assert_eq!(line(text), expected, "{text:?}");
+        }
+    }
+}

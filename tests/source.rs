@@ -83,6 +83,13 @@ fn errors_name_the_file_and_never_the_content() {
     fs::write(&secret, "hunter2".repeat(4000)).unwrap();
     let too_large = source.load().unwrap_err();
     assert_eq!(too_large, CredentialsError::FileTooLarge { path: secret.clone(), max_bytes: 16 * 1024 });
+    // 16 KiB exactly is read, and then refused for what it holds.
+    fs::write(&secret, "s".repeat(16 * 1024)).unwrap();
+    let read = source.load().unwrap_err();
+    assert!(
+        matches!(&read, CredentialsError::InFile { problem, .. } if matches!(**problem, CredentialsError::TooLong { .. })),
+        "{read:?}"
+    );
 
     fs::write(&secret, "hunter2\u{200b}").unwrap();
     let invisible = source.load().unwrap_err();
@@ -132,4 +139,14 @@ fn files_beside_a_kubelet_volume_are_read_directly() {
     std::fs::write(&secret, "abcdefghijk\n").unwrap();
     let credentials = CredentialsSource::files(&id, &secret).load().unwrap();
     assert_eq!(token(&credentials), common::VENDOR_TOKEN);
+
+    // One file of the volume and one beside it, either way round: both as they are.
+    let volume = kubelet::SecretVolume::new("qawsedrftg", "volume-secret");
+    let (volume_id, volume_secret) = (volume.path().join("id"), volume.path().join("secret"));
+    std::fs::write(volume.path().join("my-id"), "qawsedrftg\n").unwrap();
+    std::fs::write(volume.path().join("my-secret"), "abcdefghijk\n").unwrap();
+    let credentials = CredentialsSource::files(&volume_id, volume.path().join("my-secret")).load().unwrap();
+    assert_eq!(token(&credentials), common::VENDOR_TOKEN);
+    let credentials = CredentialsSource::files(volume.path().join("my-id"), &volume_secret).load().unwrap();
+    assert_eq!(token(&credentials), token(&Credentials::new("qawsedrftg", "volume-secret").unwrap()));
 }
