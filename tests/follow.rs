@@ -237,6 +237,51 @@ fn dropping_the_guard_stops_following() {
     assert_eq!(sent(&credentials), common::token_of(&key("first-secret")));
 }
 
+/// Dropping the guard waits for the thread to end, even in the middle of a read: here the
+/// source is a FIFO, and the follower's read waits for the test to write.
+#[cfg(target_os = "linux")]
+#[test]
+fn dropping_the_guard_waits_for_a_read_under_way() {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt, sync::mpsc};
+    const O_NONBLOCK: i32 = 0o4000;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pair = dir.path().join("pair");
+    fs::write(&pair, format!("{ID}:first-secret\n")).unwrap();
+    let options = FollowOptions::default().interval(Duration::from_millis(5));
+    let (_credentials, following) = LiveCredentials::follow(CredentialsSource::file(&pair), options).unwrap();
+    assert_eq!(format!("{following:?}"), "Following { .. }");
+
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    fs::rename(&fifo, &pair).unwrap();
+    // A non-blocking open for writing succeeds only once the follower is opening the FIFO to
+    // read it; from then on its read waits for what this writer sends.
+    let open_writer = || fs::OpenOptions::new().write(true).custom_flags(O_NONBLOCK).open(&pair).ok();
+    let mut writer = None;
+    wait_until(Duration::from_secs(10), || {
+        writer = open_writer();
+        writer.is_some()
+    })
+    .expect("the follower reads the FIFO");
+
+    let (dropped, done) = mpsc::channel();
+    let dropper = std::thread::spawn(move || {
+        drop(following);
+        dropped.send(()).unwrap();
+    });
+    assert_eq!(
+        done.recv_timeout(Duration::from_millis(200)),
+        Err(mpsc::RecvTimeoutError::Timeout),
+        "drop returned while the follower's read was under way"
+    );
+    let mut writer = writer.unwrap();
+    writer.write_all(format!("{ID}:second-secret\n").as_bytes()).unwrap();
+    drop(writer);
+    done.recv_timeout(Duration::from_secs(10)).expect("drop returns once the read is done");
+    dropper.join().unwrap();
+}
+
 /// The server keeps the previous key for the grace period, then drops it; A -> B -> A works.
 #[test]
 fn the_server_accepts_the_previous_key_for_the_grace_period() {
@@ -266,6 +311,33 @@ fn the_server_accepts_the_previous_key_for_the_grace_period() {
     assert_eq!(status("key-b"), 200);
     std::thread::sleep(grace + Duration::from_millis(200));
     assert_eq!((status("key-a"), status("key-b")), (http::StatusCode::OK, http::StatusCode::UNAUTHORIZED));
+}
+
+/// Two changes within one grace period: both old keys retire when their time is up, and the
+/// newest stays.
+#[test]
+fn two_changes_within_a_grace_period_retire_both_old_keys() {
+    use jocloud_auth::validate::ValidateTokenLayer;
+
+    let mut volume = SecretVolume::new(ID, "key-a");
+    let grace = Duration::from_secs(1);
+    let options = FollowOptions::default().interval(Duration::from_millis(10)).grace(grace);
+    let (set, _following) =
+        LiveCredentialSet::follow(CredentialsSource::dir(volume.path()), options).unwrap();
+    let server = ValidateTokenLayer::live(&set).layer(tower::service_fn(|_: Request<()>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    }));
+    let status = |secret: &str| {
+        common::now(server.clone().oneshot(common::request_with(&key(secret)))).unwrap().status().as_u16()
+    };
+
+    volume.update(ID, "key-b");
+    wait_until(Duration::from_secs(5), || status("key-b") == 200).expect("B accepted");
+    volume.update(ID, "key-c");
+    wait_until(Duration::from_secs(5), || status("key-c") == 200).expect("C accepted");
+    wait_until(Duration::from_secs(10), || status("key-a") == 401 && status("key-b") == 401)
+        .expect("A and B retire after the grace period");
+    assert_eq!(status("key-c"), 200);
 }
 
 /// A gateway and a client on loopback, both following one Secret volume; the volume swaps while
