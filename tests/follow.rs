@@ -340,6 +340,47 @@ fn two_changes_within_a_grace_period_retire_both_old_keys() {
     assert_eq!(status("key-c"), 200);
 }
 
+/// A client retries a `401` once with its previous key, and only while the grace period for
+/// that key runs: never without a previous key, never after.
+#[cfg(feature = "tower")]
+#[tokio::test]
+async fn the_client_retries_with_its_previous_key_during_the_grace_period_only() {
+    use jocloud_auth::RetryWithPreviousKey;
+    use tower::ServiceBuilder;
+
+    let mut volume = SecretVolume::new(ID, "key-a");
+    let grace = Duration::from_secs(1);
+    let options = FollowOptions::default().interval(Duration::from_millis(10)).grace(grace);
+    let (credentials, _following) =
+        LiveCredentials::follow(CredentialsSource::dir(volume.path()), options).unwrap();
+    // A server that refuses everything and records the token of each attempt.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let client = ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(RetryWithPreviousKey::new(&credentials)))
+        .layer(TokenAuthLayer::live(&credentials))
+        .service(tower::service_fn(move |request: Request<()>| {
+            recorder.lock().unwrap().push(request.headers()["token"].clone());
+            std::future::ready(Ok::<_, std::convert::Infallible>(
+                http::Response::builder().status(401).body(()).unwrap(),
+            ))
+        }));
+    let attempts = || async {
+        seen.lock().unwrap().clear();
+        let status = client.clone().oneshot(Request::new(())).await.unwrap().status();
+        assert_eq!(status, 401);
+        seen.lock().unwrap().clone()
+    };
+    let (a, b) = (common::token_of(&key("key-a")), common::token_of(&key("key-b")));
+
+    assert_eq!(attempts().await, std::slice::from_ref(&a), "no previous key, no retry");
+    volume.update(ID, "key-b");
+    wait_until(Duration::from_secs(5), || sent(&credentials) == b).expect("B went live");
+    assert_eq!(attempts().await, [b.clone(), a], "within the grace period: B, then A once");
+    tokio::time::sleep(grace + Duration::from_millis(200)).await;
+    assert_eq!(attempts().await, [b], "after the grace period, no retry");
+}
+
 /// A gateway and a client on loopback, both following one Secret volume; the volume swaps while
 /// requests flow. Whichever side reads the new key first, no request gets anything but 200:
 /// the gateway keeps accepting the old key, and the client retries a 401 once with its
