@@ -353,22 +353,23 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
     let options = FollowOptions::default().interval(Duration::from_millis(10)).grace(grace);
     let (credentials, _following) =
         LiveCredentials::follow(CredentialsSource::dir(volume.path()), options).unwrap();
-    // A server that refuses everything and records the token of each attempt.
+    // A server that answers `status` and records the token of each attempt.
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorder = seen.clone();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(401));
+    let (recorder, answer) = (seen.clone(), status.clone());
     let client = ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(RetryWithPreviousKey::new(&credentials)))
         .layer(TokenAuthLayer::live(&credentials))
         .service(tower::service_fn(move |request: Request<()>| {
             recorder.lock().unwrap().push(request.headers()["token"].clone());
+            let status = answer.load(std::sync::atomic::Ordering::Relaxed);
             std::future::ready(Ok::<_, std::convert::Infallible>(
-                http::Response::builder().status(401).body(()).unwrap(),
+                http::Response::builder().status(status).body(()).unwrap(),
             ))
         }));
     let attempts = || async {
         seen.lock().unwrap().clear();
-        let status = client.clone().oneshot(Request::new(())).await.unwrap().status();
-        assert_eq!(status, 401);
+        client.clone().oneshot(Request::new(())).await.unwrap();
         seen.lock().unwrap().clone()
     };
     let (a, b) = (common::token_of(&key("key-a")), common::token_of(&key("key-b")));
@@ -377,6 +378,9 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
     volume.update(ID, "key-b");
     wait_until(Duration::from_secs(5), || sent(&credentials) == b).expect("B went live");
     assert_eq!(attempts().await, [b.clone(), a], "within the grace period: B, then A once");
+    status.store(200, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(attempts().await, std::slice::from_ref(&b), "a success is not retried");
+    status.store(401, std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(grace + Duration::from_millis(200)).await;
     assert_eq!(attempts().await, [b], "after the grace period, no retry");
 }
