@@ -474,3 +474,40 @@ fn debug_and_display_are_exact() {
         assert_eq!(format!("{options:?}"), "FollowOptions { interval: 500ms, grace: 120s, on_error: false }");
     }
 }
+
+/// The response body tells its size and its end, for the inner service's body and for a
+/// rejection's, so that hyper can send a `content-length` and stop reading.
+#[test]
+fn response_bodies_report_size_and_end() {
+    use http_body::Body;
+
+    let inner = service_fn(|_: Request<()>| {
+        std::future::ready(Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"hello")))))
+    });
+    let json = |_| http::Response::new(r#"{"code":401}"#);
+    let default = ValidateTokenLayer::new(&common::vendor_credentials()).layer(inner);
+    let custom = ValidateTokenLayer::new(&common::vendor_credentials()).on_rejection(json).layer(inner);
+    let send = |service: &ValidateToken<_>, token: Option<&str>| {
+        let mut request = Request::new(());
+        if let Some(token) = token {
+            request.headers_mut().insert("token", HeaderValue::from_str(token).unwrap());
+        }
+        let future = service.clone().oneshot(request);
+        common::now(future).unwrap().into_body()
+    };
+
+    let accepted = send(&default, Some(VENDOR_TOKEN));
+    assert_eq!((accepted.size_hint().exact(), accepted.is_end_stream()), (Some(5), false));
+    assert_eq!(format!("{accepted:?}"), "ResponseBody { .. }");
+    let empty = send(&default, None);
+    assert_eq!((empty.size_hint().exact(), empty.is_end_stream()), (Some(0), true));
+
+    let mut rejected = send(&custom, None);
+    assert_eq!((rejected.size_hint().exact(), rejected.is_end_stream()), (Some(12), false));
+    let frame = common::now(rejected.frame()).unwrap().unwrap();
+    assert_eq!(frame.into_data().unwrap(), r#"{"code":401}"#);
+    assert_eq!((rejected.size_hint().exact(), rejected.is_end_stream()), (Some(0), true));
+
+    let future = tower::Service::call(&mut default.clone(), Request::new(()));
+    assert_eq!(format!("{future:?}"), "ResponseFuture { .. }");
+}
