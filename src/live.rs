@@ -24,7 +24,9 @@ use crate::{
 /// Requests never lock: each reads the current snapshot with one lock-free atomic load
 /// (`arc-swap`), clones its header value and lets go of it, so a request sees the old key or
 /// the new one, never a mix, and a rotated-out key is freed once the last request carrying it
-/// is done. No layer or service keeps a snapshot of its own.
+/// is done. No layer or service keeps a snapshot of its own. A thread's first load registers
+/// it with `arc-swap`, once: an allocation, unless a thread that ended left its place free.
+/// Requests allocate nothing after that.
 ///
 /// ```
 /// use std::convert::Infallible;
