@@ -89,6 +89,9 @@ fn no_freed_buffer_holds_the_secret() {
     // Longer than any first read buffer, so a growing buffer would have to move.
     std::fs::write(dir.path().join("long"), format!("qawsedrftg:{}{}\n", "s".repeat(3000), secret()))
         .unwrap();
+    // Over the 16 KiB a file may hold, the secret first: read to one byte past the limit and
+    // refused, and a buffer that had to grow for that byte would leave the secret behind.
+    std::fs::write(dir.path().join("huge"), [MARKER, &[b's'; 16 * 1024][..]].concat()).unwrap();
     std::fs::write(dir.path().join("bad"), format!("qawsedrftg:{}\u{1}\n", secret())).unwrap();
     std::fs::write(dir.path().join("binary"), [MARKER, b"\xff\xfe"].concat()).unwrap();
     // What the scenarios pass in is made before the search and freed after it: the test's own
@@ -109,6 +112,7 @@ fn no_freed_buffer_holds_the_secret() {
     check("one id:secret file", &mut || drop(file("pair").load().unwrap()));
     check("a long file", &mut || drop(file("long").load().unwrap()));
     check("an id and a secret file", &mut || drop(CredentialsSource::dir(dir.path()).load().unwrap()));
+    check("a file too large", &mut || drop(file("huge").load().unwrap_err()));
     check("a file with a bad secret", &mut || drop(file("bad").load().unwrap_err()));
     check("a file that is not UTF-8", &mut || drop(file("binary").load().unwrap_err()));
     check("the layers", &mut || {
