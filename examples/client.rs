@@ -17,8 +17,8 @@ use http::{uri::Authority, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
-    token_auth::TokenAuthLayer, trace_id::TraceIdLayer, CredentialsSource, FollowOptions, LiveCredentials,
-    RetryWithPreviousKey,
+    retry::RetryWithPreviousKey, token_auth::TokenAuthLayer, trace_id::TraceIdLayer, CredentialsSource,
+    FollowOptions, LiveCredentials,
 };
 use jocloud_auth_examples::{exit, Args, RetrySafe};
 use tower::{ServiceBuilder, ServiceExt};
@@ -40,20 +40,22 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
 
     let options =
         FollowOptions::default().on_error(|error| eprintln!("client: {error}; keeping the last good key"));
-    let (credentials, _following) = LiveCredentials::follow(CredentialsSource::dir(&dir), options)?;
+    // Followed for as long as `credentials` or a service built from it is alive.
+    let credentials = LiveCredentials::follow(CredentialsSource::dir(&dir), options)?;
     let host: Authority = url.authority().ok_or("the URL has no host")?.clone();
     let mut token = TokenAuthLayer::live(&credentials).for_host(host);
     if url.scheme_str() == Some("https") {
         token = token.https_only();
     }
     // From the outside in: a traceId per logical request, an overall timeout, retries that are
-    // safe to repeat, one retry with the previous key after a rotation, then the token.
+    // safe to repeat, the token, then (inside it, where it sees the key sent) one retry with
+    // the previous key after a rotation.
     let client = ServiceBuilder::new()
         .layer(TraceIdLayer::new())
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
         .layer(tower::retry::RetryLayer::new(RetrySafe { remaining: 2 }))
-        .layer(tower::retry::RetryLayer::new(RetryWithPreviousKey::new(&credentials)))
-        .layer(token)
+        .layer(token.clone())
+        .layer(RetryWithPreviousKey::layer(&token))
         .service(Client::builder(TokioExecutor::new()).build_http());
 
     for sent in 0..requests {

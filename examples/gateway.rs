@@ -32,7 +32,7 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     let options = FollowOptions::default()
         .grace(Duration::from_secs(grace))
         .on_error(|error| eprintln!("gateway: {error}; keeping the last good key"));
-    let (accepted, _following) = LiveCredentialSet::follow(CredentialsSource::dir(&dir), options)?;
+    let accepted = LiveCredentialSet::follow(CredentialsSource::dir(&dir), options)?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;

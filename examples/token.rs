@@ -11,7 +11,7 @@
 
 use std::process::ExitCode;
 
-use jocloud_auth::{Credentials, CredentialsError, Scheme, TOKEN_HEADER};
+use jocloud_auth::{Credentials, Scheme, TOKEN_HEADER};
 
 const USAGE: &str = "usage: token [--basic] [<id> <secret> | <id>:<secret>]
   without credentials: read JOCLOUD_SECRET_ID and JOCLOUD_SECRET_KEY
@@ -24,10 +24,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let basic = args.iter().position(|arg| arg == "--basic").map(|at| args.remove(at)).is_some();
-    let credentials: Result<Credentials, CredentialsError> = match &args[..] {
-        [] => Credentials::from_env(),
-        [pair] => pair.parse(),
-        [id, secret] => Credentials::new(id.as_str(), secret.as_str()),
+    let credentials: Result<Credentials, Box<dyn std::error::Error>> = match &args[..] {
+        [] => Credentials::from_env().map_err(Into::into),
+        [pair] => pair.parse().map_err(Into::into),
+        [id, secret] => Credentials::new(id.as_str(), secret.as_str()).map_err(Into::into),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::FAILURE;

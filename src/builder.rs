@@ -20,7 +20,7 @@ use crate::{token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credential
 ///     .jocloud_validate_token(&credentials)
 ///     .service(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }));
 /// # let _ = server;
-/// # Ok::<(), jocloud_auth::CredentialsError>(())
+/// # Ok::<(), jocloud_auth::InvalidCredentials>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub trait ServiceBuilderExt<L>: sealed::Sealed {

@@ -1,10 +1,12 @@
 //! jocloud interface certificates, the scheme word, and the token they encode to.
 
-use std::{env, error::Error, fmt, io, path::PathBuf, str::FromStr, sync::Arc};
+use std::{env, error::Error, fmt, str::FromStr, sync::Arc};
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 use zeroize::Zeroizing;
+
+use crate::error::{InvalidCredentials, LoadError, LoadProblem, Part};
 
 /// The header jocloud reads the token from: `token`.
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
@@ -101,7 +103,7 @@ impl Error for ParseSchemeError {}
 /// // "id:secret", split at the first colon, as some configuration files store it.
 /// let parsed: Credentials = "qawsedrftg:abcdefghijk".parse()?;
 /// assert_eq!(parsed.id(), credentials.id());
-/// # Ok::<(), jocloud_auth::CredentialsError>(())
+/// # Ok::<(), jocloud_auth::InvalidCredentials>(())
 /// ```
 #[derive(Clone)]
 pub struct Credentials {
@@ -119,24 +121,24 @@ impl Credentials {
     ///
     /// # Errors
     ///
-    /// Whatever no jocloud console issues, each with its own [`CredentialsError`]: an empty ID
+    /// Whatever no jocloud console issues, each with its own [`InvalidCredentials`]: an empty ID
     /// or secret; an ID containing `:` (the server splits the decoded token at the first
     /// colon); leading or trailing whitespace, a control character (a NUL, a newline inside) or
     /// an invisible format character (a byte-order mark, a zero-width space) in either, all
     /// copy-paste mistakes; and a pair whose header value would exceed 8 KiB. The error never
     /// contains the secret.
-    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Result<Self, CredentialsError> {
+    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Result<Self, InvalidCredentials> {
         // Wrap the secret first, so it is zeroized on every return path, errors included.
         let secret = Zeroizing::new(secret.into());
         let id = id.into();
         check_part(&id, Part::Id)?;
         check_part(&secret, Part::Secret)?;
         if id.contains(':') {
-            return Err(CredentialsError::IdContainsColon);
+            return Err(InvalidCredentials::IdContainsColon);
         }
         let payload = id.len() + 1 + secret.len();
         if header_value_len(Scheme::Basic, payload) > MAX_HEADER_VALUE {
-            return Err(CredentialsError::TooLong { max_header_bytes: MAX_HEADER_VALUE });
+            return Err(InvalidCredentials::TooLong { max_header_bytes: MAX_HEADER_VALUE });
         }
         Ok(Self { id, secret })
     }
@@ -145,13 +147,16 @@ impl Credentials {
     ///
     /// # Errors
     ///
-    /// A variable that is not set or not valid Unicode (the error names the variable), and
-    /// everything [`Credentials::new`] rejects.
-    pub fn from_env() -> Result<Self, CredentialsError> {
+    /// A variable that is not set or not valid Unicode, and everything [`Credentials::new`]
+    /// rejects, as a [`LoadError::EnvVar`] naming the variable the problem is in.
+    pub fn from_env() -> Result<Self, LoadError> {
         let id = read_var(Self::ID_VAR)?;
         let mut secret = Zeroizing::new(read_var(Self::SECRET_VAR)?);
         // Moved, not copied: one buffer holds the secret, and it is zeroized either way.
-        Self::new(id, std::mem::take(&mut *secret))
+        Self::new(id, std::mem::take(&mut *secret)).map_err(|invalid| LoadError::EnvVar {
+            name: if invalid.part() == Some(Part::Id) { Self::ID_VAR } else { Self::SECRET_VAR },
+            problem: LoadProblem::Invalid(invalid),
+        })
     }
 
     /// Whether both hold the same ID and secret. Not constant-time: for comparing keys read
@@ -226,6 +231,12 @@ impl EncodedToken {
         }
     }
 
+    /// Whether both encode the same ID and secret. Not constant-time: for keys of our own.
+    #[cfg(feature = "rotation")]
+    pub(crate) fn same_as(&self, other: &EncodedToken) -> bool {
+        self.by_scheme[0] == other.by_scheme[0]
+    }
+
     #[inline]
     pub(crate) fn value(&self, scheme: Scheme) -> &HeaderValue {
         match scheme {
@@ -236,11 +247,11 @@ impl EncodedToken {
 }
 
 impl FromStr for Credentials {
-    type Err = CredentialsError;
+    type Err = InvalidCredentials;
 
     /// Parses `"<id>:<secret>"`, split at the first `:` (the secret may contain colons).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (id, secret) = s.split_once(':').ok_or(CredentialsError::MissingSeparator)?;
+        let (id, secret) = s.split_once(':').ok_or(InvalidCredentials::MissingSeparator)?;
         Self::new(id, secret)
     }
 }
@@ -251,28 +262,18 @@ impl fmt::Debug for Credentials {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Part {
-    Id,
-    Secret,
-}
-
-fn check_part(value: &str, part: Part) -> Result<(), CredentialsError> {
-    let error = |id, secret| Err(if let Part::Id = part { id } else { secret });
+fn check_part(value: &str, part: Part) -> Result<(), InvalidCredentials> {
     if value.is_empty() {
-        return error(CredentialsError::EmptyId, CredentialsError::EmptySecret);
+        return Err(InvalidCredentials::Empty(part));
     }
     if value.trim() != value {
-        return error(
-            CredentialsError::IdSurroundingWhitespace,
-            CredentialsError::SecretSurroundingWhitespace,
-        );
+        return Err(InvalidCredentials::SurroundingWhitespace(part));
     }
     if value.chars().any(char::is_control) {
-        return error(CredentialsError::IdControlCharacter, CredentialsError::SecretControlCharacter);
+        return Err(InvalidCredentials::ControlCharacter(part));
     }
     if value.chars().any(is_invisible_format) {
-        return error(CredentialsError::IdInvisibleCharacter, CredentialsError::SecretInvisibleCharacter);
+        return Err(InvalidCredentials::InvisibleCharacter(part));
     }
     Ok(())
 }
@@ -285,146 +286,18 @@ fn is_invisible_format(c: char) -> bool {
         || matches!(c, '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
-fn read_var(name: &'static str) -> Result<String, CredentialsError> {
-    env::var(name).map_err(|error| match error {
-        env::VarError::NotPresent => CredentialsError::MissingEnvVar(name),
-        env::VarError::NotUnicode(value) => {
+fn read_var(name: &'static str) -> Result<String, LoadError> {
+    let problem = match env::var(name) {
+        Ok(value) => return Ok(value),
+        Err(env::VarError::NotPresent) => LoadProblem::NotSet,
+        Err(env::VarError::NotUnicode(value)) => {
             // The value may be the secret: zeroize it, without looking at it.
             drop(Zeroizing::new(value.into_encoded_bytes()));
-            CredentialsError::NotUnicodeEnvVar(name)
+            LoadProblem::NotUnicode
         }
-    })
+    };
+    Err(LoadError::EnvVar { name, problem })
 }
-
-/// Why a certificate ID and secret were rejected. Never contains the secret, nor any content
-/// of a credentials file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CredentialsError {
-    /// The certificate ID is empty.
-    EmptyId,
-    /// The secret key is empty.
-    EmptySecret,
-    /// The certificate ID contains `:`, so the server could not split the token.
-    IdContainsColon,
-    /// The certificate ID starts or ends with whitespace.
-    IdSurroundingWhitespace,
-    /// The secret key starts or ends with whitespace.
-    SecretSurroundingWhitespace,
-    /// The certificate ID contains a control character, such as NUL or a line break.
-    IdControlCharacter,
-    /// The secret key contains a control character, such as NUL or a line break.
-    SecretControlCharacter,
-    /// The certificate ID contains an invisible format character, such as a byte-order mark
-    /// or a zero-width space.
-    IdInvisibleCharacter,
-    /// The secret key contains an invisible format character, such as a byte-order mark or a
-    /// zero-width space.
-    SecretInvisibleCharacter,
-    /// The token would not fit in a header value of `max_header_bytes`.
-    TooLong {
-        /// The limit, in bytes of the header value.
-        max_header_bytes: usize,
-    },
-    /// An `"id:secret"` string has no `:`.
-    MissingSeparator,
-    /// The named environment variable is not set.
-    MissingEnvVar(&'static str),
-    /// The named environment variable is set but is not valid Unicode.
-    NotUnicodeEnvVar(&'static str),
-    /// A credentials file could not be read.
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong, as `std::io` says.
-        kind: io::ErrorKind,
-    },
-    /// A credentials file is larger than any credentials file can be, so it was not read.
-    FileTooLarge {
-        /// The file.
-        path: PathBuf,
-        /// The limit, in bytes.
-        max_bytes: u64,
-    },
-    /// A credentials file is not valid UTF-8.
-    NotUnicodeFile {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The thread that follows a credentials source could not be started.
-    FollowerThread(io::ErrorKind),
-    /// A credentials file holds something [`Credentials::new`] refuses.
-    InFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with its content.
-        problem: Box<CredentialsError>,
-    },
-}
-
-impl CredentialsError {
-    /// Whether the problem lies with the certificate ID (rather than the secret or the whole).
-    pub(crate) fn is_about_id(&self) -> bool {
-        matches!(
-            self,
-            Self::EmptyId
-                | Self::IdContainsColon
-                | Self::IdSurroundingWhitespace
-                | Self::IdControlCharacter
-                | Self::IdInvisibleCharacter
-        )
-    }
-
-    /// The message without the common prefix.
-    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::EmptyId => f.write_str("the certificate ID is empty"),
-            Self::EmptySecret => f.write_str("the secret key is empty"),
-            Self::IdContainsColon => f.write_str("the certificate ID contains ':'"),
-            Self::IdSurroundingWhitespace => f.write_str("the certificate ID starts or ends with whitespace"),
-            Self::SecretSurroundingWhitespace => f.write_str("the secret key starts or ends with whitespace"),
-            Self::IdControlCharacter => f.write_str("the certificate ID contains a control character"),
-            Self::SecretControlCharacter => f.write_str("the secret key contains a control character"),
-            Self::IdInvisibleCharacter => f.write_str(
-                "the certificate ID contains an invisible character (such as a BOM or zero-width space)",
-            ),
-            Self::SecretInvisibleCharacter => f.write_str(
-                "the secret key contains an invisible character (such as a BOM or zero-width space)",
-            ),
-            Self::TooLong { max_header_bytes } => {
-                write!(f, "the token would be longer than the {max_header_bytes}-byte header limit")
-            }
-            Self::MissingSeparator => f.write_str("expected \"<id>:<secret>\", found no ':'"),
-            Self::MissingEnvVar(name) => write!(f, "environment variable {name} is not set"),
-            Self::NotUnicodeEnvVar(name) => write!(f, "environment variable {name} is not valid Unicode"),
-            Self::Io { path, kind } => write!(f, "cannot read {}: {kind}", path.display()),
-            Self::FileTooLarge { path, max_bytes } => {
-                write!(
-                    f,
-                    "{} is larger than {max_bytes} bytes, too large to hold credentials",
-                    path.display()
-                )
-            }
-            Self::NotUnicodeFile { path } => write!(f, "{} is not valid UTF-8", path.display()),
-            Self::FollowerThread(kind) => {
-                write!(f, "cannot start the thread that follows the source: {kind}")
-            }
-            Self::InFile { path, problem } => {
-                write!(f, "in {}: ", path.display())?;
-                problem.describe(f)
-            }
-        }
-    }
-}
-
-impl fmt::Display for CredentialsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("invalid jocloud credentials: ")?;
-        self.describe(f)
-    }
-}
-
-impl Error for CredentialsError {}
 
 #[cfg(test)]
 mod tests {

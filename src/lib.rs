@@ -85,6 +85,8 @@ macro_rules! inner_service_accessors {
 
 mod accepted;
 mod credentials;
+mod error;
+mod key;
 mod source;
 pub mod token_auth;
 pub mod validate;
@@ -93,6 +95,10 @@ pub mod validate;
 mod follow;
 #[cfg(feature = "rotation")]
 mod live;
+
+#[cfg(all(feature = "rotation", feature = "tower"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "rotation", feature = "tower"))))]
+pub mod retry;
 
 #[cfg(feature = "trace-id")]
 #[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
@@ -105,13 +111,12 @@ mod builder;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 
-pub use credentials::{Credentials, CredentialsError, ParseSchemeError, Scheme, TOKEN_HEADER};
+pub use credentials::{Credentials, ParseSchemeError, Scheme, TOKEN_HEADER};
+pub use error::{InvalidCredentials, LoadError, LoadProblem, Part};
 pub use source::CredentialsSource;
 
 #[cfg(feature = "rotation")]
-pub use follow::{FollowOptions, Following};
-#[cfg(all(feature = "rotation", feature = "tower"))]
-pub use live::RetryWithPreviousKey;
+pub use follow::{FollowError, FollowOptions};
 #[cfg(feature = "rotation")]
 pub use live::{LiveCredentialSet, LiveCredentials};
 

@@ -3,7 +3,8 @@
 
 use std::{
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::{Duration, Instant},
 };
 
 use arc_swap::ArcSwap;
@@ -51,69 +52,127 @@ use crate::{
 #[derive(Clone)]
 #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
 pub struct LiveCredentials {
-    pub(crate) current: Arc<ArcSwap<Keys>>,
+    shared: Arc<ClientShared>,
+}
+
+struct ClientShared {
+    keys: ArcSwap<Keys>,
+    /// Serialises changes (a `rotate` by hand, a follower's), so that none is lost between its
+    /// load and its store; requests never take it.
+    writers: Mutex<()>,
+    /// How long a rotated-out key stays usable for a retry.
+    grace: Duration,
 }
 
 /// What a [`LiveCredentials`] holds at one moment.
-pub(crate) struct Keys {
+struct Keys {
     token: EncodedToken,
-    /// The key rotated out last, while a follower's grace period for it runs: see
-    /// [`RetryWithPreviousKey`].
-    previous: Option<EncodedToken>,
+    /// The key rotated out last, for [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey)
+    /// until the grace period ends.
+    previous: Option<Previous>,
 }
 
+struct Previous {
+    token: EncodedToken,
+    /// `None`: a grace period too long for the clock to represent, which never ends.
+    until: Option<Instant>,
+}
+
+/// How long a rotated-out key stays usable, unless told otherwise: twice the minute by which
+/// the kubelet's updates of one Secret can reach two pods apart.
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(120);
+
 impl LiveCredentials {
-    /// Starts with `credentials`.
+    /// Starts with `credentials`; a rotated-out key stays usable for a retry for 120 s.
     pub fn new(credentials: &Credentials) -> Self {
-        let keys = Keys { token: EncodedToken::new(credentials), previous: None };
-        Self { current: Arc::new(ArcSwap::from_pointee(keys)) }
+        Self::with_grace(credentials, DEFAULT_GRACE)
     }
 
-    /// Makes every service built from this handle send `credentials` from its next request on.
+    /// Starts with `credentials`; a rotated-out key stays usable for a retry for `grace`.
     ///
-    /// The token is encoded here, once, not per request.
+    /// Any `grace` is fine: one too long for the clock to add means "until the next rotation".
+    pub fn with_grace(credentials: &Credentials, grace: Duration) -> Self {
+        let keys = Keys { token: EncodedToken::new(credentials), previous: None };
+        let shared = ClientShared { keys: ArcSwap::from_pointee(keys), writers: Mutex::new(()), grace };
+        Self { shared: Arc::new(shared) }
+    }
+
+    /// Makes every service built from this handle send `credentials` from its next request on,
+    /// and keeps the key it replaces as the previous one for the grace period.
+    ///
+    /// Rotating by hand is then as safe as following a source, in either order: if the server
+    /// has not learnt the new key yet, a request it refuses with `401` is sent once more with
+    /// the previous key, by [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey) on a
+    /// tower stack or by [`TokenAuthMiddleware`](crate::reqwest::TokenAuthMiddleware) on
+    /// reqwest. Rotating to the key already current changes nothing.
+    ///
+    /// The token is encoded here, once, not per request. Concurrent rotations (by hand, by a
+    /// follower) are serialised: each takes effect whole, and none is lost.
     pub fn rotate(&self, credentials: &Credentials) {
-        self.current.store(Arc::new(Keys { token: EncodedToken::new(credentials), previous: None }));
+        self.rotate_at(credentials, Instant::now());
     }
 
-    /// [`rotate`](Self::rotate), keeping the current key as the previous one until
-    /// [`forget_previous`](Self::forget_previous).
-    pub(crate) fn rotate_keeping_previous(&self, credentials: &Credentials) {
-        let previous = self.current.load().token.clone();
-        self.current
-            .store(Arc::new(Keys { token: EncodedToken::new(credentials), previous: Some(previous) }));
+    /// [`rotate`](Self::rotate), with the clock read by the caller.
+    pub(crate) fn rotate_at(&self, credentials: &Credentials, now: Instant) {
+        let new = EncodedToken::new(credentials);
+        self.update(|keys| {
+            if keys.token.same_as(&new) {
+                return None;
+            }
+            let until = now.checked_add(self.shared.grace);
+            Some(Keys { token: new, previous: Some(Previous { token: keys.token.clone(), until }) })
+        });
     }
 
-    pub(crate) fn forget_previous(&self) {
-        let token = self.current.load().token.clone();
-        self.current.store(Arc::new(Keys { token, previous: None }));
+    /// Ends the grace period of the previous key now: no request is retried with it any more.
+    pub fn forget_previous(&self) {
+        self.update(|keys| keys.previous.is_some().then(|| Keys { token: keys.token.clone(), previous: None }));
+    }
+
+    /// Publishes what `change` makes of the current keys, if anything, with no other writer in
+    /// between.
+    fn update(&self, change: impl FnOnce(&Keys) -> Option<Keys>) {
+        // A writer that panicked published nothing half-done; carry on.
+        let _writing = self.shared.writers.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(next) = change(&self.shared.keys.load()) {
+            self.shared.keys.store(Arc::new(next));
+        }
     }
 
     /// The certificate ID currently sent.
     pub fn id(&self) -> Arc<str> {
-        self.current.load().token.id.clone()
+        self.shared.keys.load().token.id.clone()
     }
 
-    /// The header value for `scheme`, of the previous key if asked for and there is one: a
-    /// lock-free load and a reference count increment.
+    /// The header value for `scheme`: a lock-free load and a reference count increment.
     #[inline]
-    pub(crate) fn value(&self, scheme: Scheme, previous: bool) -> HeaderValue {
-        let keys = self.current.load();
-        match (&keys.previous, previous) {
-            (Some(previous), true) => previous.value(scheme).clone(),
-            _ => keys.token.value(scheme).clone(),
-        }
+    pub(crate) fn value(&self, scheme: Scheme) -> HeaderValue {
+        self.shared.keys.load().token.value(scheme).clone()
     }
 
-    #[cfg(feature = "tower")]
-    fn has_previous(&self) -> bool {
-        self.current.load().previous.is_some()
+    /// The previous key's value for a request that was sent with `sent` and refused: only if
+    /// `sent` is the current key's value and the previous key's grace period runs at `now`.
+    pub(crate) fn retry_value(&self, scheme: Scheme, sent: &HeaderValue, now: Instant) -> Option<HeaderValue> {
+        let keys = self.shared.keys.load();
+        let previous = keys.previous.as_ref().filter(|previous| previous.until.is_none_or(|until| now < until))?;
+        (keys.token.value(scheme) == sent).then(|| previous.token.value(scheme).clone())
+    }
+
+    /// A handle that does not keep the credentials alive, for a follower.
+    pub(crate) fn downgrade(&self) -> WeakCredentials {
+        WeakCredentials(Arc::downgrade(&self.shared))
     }
 }
 
-/// Marks a request to be sent with the previous key: see [`RetryWithPreviousKey`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct UsePreviousKey;
+/// A [`LiveCredentials`] that does not keep it alive.
+pub(crate) struct WeakCredentials(Weak<ClientShared>);
+
+impl WeakCredentials {
+    /// The credentials, while any handle to them is left.
+    pub(crate) fn upgrade(&self) -> Option<LiveCredentials> {
+        self.0.upgrade().map(|shared| LiveCredentials { shared })
+    }
+}
 
 impl fmt::Debug for LiveCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -157,10 +216,10 @@ impl fmt::Debug for LiveCredentials {
 #[derive(Clone)]
 #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
 pub struct LiveCredentialSet {
-    pub(crate) shared: Arc<SetShared>,
+    shared: Arc<SetShared>,
 }
 
-pub(crate) struct SetShared {
+struct SetShared {
     current: ArcSwap<AcceptedSet>,
     /// Serialises changes, so that two cannot publish out of order; requests never take it.
     writers: Mutex<()>,
@@ -194,6 +253,11 @@ impl LiveCredentialSet {
         self.shared.current.load().ids()
     }
 
+    /// A handle that does not keep the set alive, for a follower.
+    pub(crate) fn downgrade(&self) -> WeakSet {
+        WeakSet(Arc::downgrade(&self.shared))
+    }
+
     /// The current snapshot, for one request.
     pub(crate) fn load(&self) -> arc_swap::Guard<Arc<AcceptedSet>> {
         self.shared.current.load()
@@ -211,63 +275,73 @@ impl LiveCredentialSet {
     }
 }
 
+/// A [`LiveCredentialSet`] that does not keep it alive.
+pub(crate) struct WeakSet(Weak<SetShared>);
+
+impl WeakSet {
+    /// The set, while any handle to it is left.
+    pub(crate) fn upgrade(&self) -> Option<LiveCredentialSet> {
+        self.0.upgrade().map(|shared| LiveCredentialSet { shared })
+    }
+}
+
 impl fmt::Debug for LiveCredentialSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LiveCredentialSet").field("ids", &self.ids()).finish()
     }
 }
 
-/// A `tower` retry policy that sends a request refused with `401` once more with the previous
-/// key, while a [followed](LiveCredentials::follow) rotation's grace period for that key runs.
-///
-/// It closes the `401` window of a client that reads a new key before the server it calls does
-/// (in a cluster, each pod's secret volume is updated up to a minute apart): a `401` means the
-/// request was not processed, so sending it again is safe. Put `RetryLayer::new(policy)` outside
-/// the [`TokenAuthLayer::live`](crate::token_auth::TokenAuthLayer::live) layer of the same
-/// `LiveCredentials`; the request body must be `Clone` (as `Full<Bytes>` is). Requires the
-/// `rotation` and `tower` features.
-#[cfg(feature = "tower")]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "rotation", feature = "tower"))))]
-#[derive(Clone, Debug)]
-pub struct RetryWithPreviousKey {
-    credentials: LiveCredentials,
-}
 
-#[cfg(feature = "tower")]
-impl RetryWithPreviousKey {
-    /// Retries with the previous key of `credentials`.
-    pub fn new(credentials: &LiveCredentials) -> Self {
-        Self { credentials: credentials.clone() }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[cfg(feature = "tower")]
-impl<B: Clone, ResBody, E> tower::retry::Policy<http::Request<B>, http::Response<ResBody>, E>
-    for RetryWithPreviousKey
-{
-    type Future = std::future::Ready<()>;
-
-    fn retry(
-        &mut self,
-        request: &mut http::Request<B>,
-        result: &mut Result<http::Response<ResBody>, E>,
-    ) -> Option<Self::Future> {
-        let refused = matches!(result, Ok(response) if response.status() == http::StatusCode::UNAUTHORIZED);
-        let retried = request.extensions().get::<UsePreviousKey>().is_some();
-        if !refused || retried || !self.credentials.has_previous() {
-            return None;
-        }
-        request.extensions_mut().insert(UsePreviousKey);
-        Some(std::future::ready(()))
+    fn key(n: usize) -> Credentials {
+        Credentials::new("id", format!("secret-{n}")).unwrap()
     }
 
-    fn clone_request(&mut self, request: &http::Request<B>) -> Option<http::Request<B>> {
-        let mut clone = http::Request::new(request.body().clone());
-        *clone.method_mut() = request.method().clone();
-        *clone.uri_mut() = request.uri().clone();
-        *clone.version_mut() = request.version();
-        *clone.headers_mut() = request.headers().clone();
-        *clone.extensions_mut() = request.extensions().clone();
-        Some(clone)
+    /// A writer that ends a grace period while another rotates: every rotation stays in force
+    /// until the next, and none is undone by the other writer's older view.
+    #[test]
+    fn concurrent_writers_lose_no_update() {
+        const ROTATIONS: usize = 3000;
+        let credentials = LiveCredentials::new(&key(0));
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let mut undone = Vec::new();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    credentials.forget_previous();
+                }
+            });
+            for n in 1..=ROTATIONS {
+                credentials.rotate(&key(n));
+                let expected = key(n).header_value(Scheme::Base);
+                if (0..3).any(|_| credentials.value(Scheme::Base) != expected) {
+                    undone.push(n);
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(undone, Vec::<usize>::new(), "rotations undone by the other writer");
+    }
+
+
+    #[test]
+    fn rotating_by_hand_keeps_the_previous_key_for_the_grace_period() {
+        let grace = Duration::from_secs(30);
+        let credentials = LiveCredentials::with_grace(&key(0), grace);
+        let (zero, one) = (key(0).header_value(Scheme::Base), key(1).header_value(Scheme::Base));
+        let t0 = Instant::now();
+        assert_eq!(credentials.retry_value(Scheme::Base, &zero, t0), None, "no previous key yet");
+        credentials.rotate_at(&key(1), t0);
+        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0 + grace / 2), Some(zero.clone()));
+        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0 + grace), None);
+        // Rotating to the current key changes nothing.
+        credentials.rotate_at(&key(1), t0 + grace);
+        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0), Some(zero));
+        credentials.forget_previous();
+        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0), None);
+        assert_eq!(credentials.value(Scheme::Basic), key(1).header_value(Scheme::Basic));
     }
 }

@@ -1,13 +1,13 @@
-//! The jocloud token for reqwest users, as reqwest-middleware middleware.
+//! The jocloud token and `traceId` for reqwest users: reqwest-middleware middleware, and tower
+//! layers over a `reqwest::Client`.
 //!
 //! ```no_run
-//! use http::uri::Authority;
 //! use jocloud_auth::{reqwest::TokenAuthMiddleware, token_auth::TokenAuthLayer, Credentials};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let credentials = Credentials::from_env()?;
 //! let token = TokenAuthMiddleware::new(
-//!     TokenAuthLayer::new(&credentials).https_only().for_host(Authority::from_static("ai.jocloud.com")),
+//!     TokenAuthLayer::new(&credentials).https_only().for_host("ai.jocloud.com".parse()?),
 //! );
 //! // The redirect policy is what keeps reqwest's own redirect-following inside the scope.
 //! let client = reqwest::Client::builder().redirect(token.redirect_policy()).build()?;
@@ -19,13 +19,22 @@
 //! # }
 //! ```
 //!
-//! [`TokenAuthMiddleware`] adds the token exactly as [`TokenAuthLayer`] does (it is built from
-//! one: static or live keys, scheme, header name, insert policy, and the scope outside which
-//! the header is removed), with a [sensitive](http::HeaderValue::is_sensitive) value.
+//! [`TokenAuthMiddleware`] adds the token exactly as the [`TokenAuthLayer`] it is built from
+//! does: static or live keys, scheme, header name, insert policy, and the scope outside which
+//! the header is removed, with a [sensitive](http::HeaderValue::is_sensitive) value. Built from
+//! a [live](TokenAuthLayer::live) layer, it also sends a request refused with `401` once more
+//! with the previous key while its grace period runs, as
+//! [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey) does on a tower stack, so a
+//! rotation has no `401` window whichever side reads the new key first. A request whose body is
+//! a stream cannot be sent twice: it is sent once, and its `401` returned.
 //!
-//! A `tower` stack works as well: [`TokenAuth`](crate::token_auth::TokenAuth) serves
-//! `reqwest::Request`, so `ServiceBuilder::new().layer(layer).service(client)` signs requests
-//! to a `reqwest::Client`.
+//! With the `trace-id` feature, [`TraceIdMiddleware`] gives each request exactly one non-empty
+//! `traceId`, as [`TraceIdLayer`](crate::trace_id::TraceIdLayer) does, and puts the
+//! [`TraceId`](crate::trace_id::TraceId) into the middleware extensions.
+//!
+//! A tower stack over a `reqwest::Client` works as well: [`TokenAuth`],
+//! [`SetTraceId`](crate::trace_id::SetTraceId) and, with `rotation` and `tower`,
+//! `RetryWithPreviousKey` serve `reqwest::Request`.
 //!
 //! # Redirects
 //!
@@ -34,18 +43,83 @@
 //! `Proxy-Authorization` and `WWW-Authenticate`. A `token` header added before `execute` goes
 //! wherever a `307` names, unless the client is built with
 //! [`redirect_policy`](TokenAuthLayer::redirect_policy), which follows a redirect only where the
-//! token may go and otherwise returns the `3xx` response to the caller. Either way, build the
-//! `reqwest::Client` with it: this is the documented setup, and the tests show the token leaking
-//! to another port without it.
+//! token may go and otherwise returns the `3xx` response to the caller. Build the
+//! `reqwest::Client` with it.
 //!
 //! Requires the `reqwest` feature.
 
-use std::fmt;
+use std::{
+    fmt,
+    task::{Context, Poll},
+};
 
-use crate::token_auth::TokenAuthLayer;
+use reqwest::{redirect, Request, Response, Url};
+use reqwest_middleware::{Middleware, Next};
+use tower_service::Service;
 
-/// Adds the jocloud `token` header to requests of a `reqwest_middleware::ClientWithMiddleware`.
-/// See the [module docs](self).
+use crate::token_auth::{TokenAuth, TokenAuthLayer};
+
+impl TokenAuthLayer {
+    /// A reqwest redirect policy that follows a redirect only where this layer would send the
+    /// token anyway, and otherwise stops and hands the `3xx` response to the caller.
+    ///
+    /// reqwest replays every header but `Authorization`, `Cookie`, `Proxy-Authorization` and
+    /// `WWW-Authenticate`: with its default policy, a `token` header follows a redirect to any
+    /// host. With this one, a redirect is followed only into the
+    /// [scope](crate::token_auth#scope) (for a layer without [`for_host`](Self::for_host), only
+    /// to the host and port the request started at, and with [`https_only`](Self::https_only)
+    /// only over HTTPS), at most ten times. See the [`reqwest` module](crate::reqwest).
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn redirect_policy(&self) -> redirect::Policy {
+        const MAX_REDIRECTS: usize = 10;
+        let layer = self.clone();
+        redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error("too many redirects");
+            }
+            let same_place = attempt.previous().first().is_some_and(|start| {
+                start.host_str() == attempt.url().host_str()
+                    && start.port_or_known_default() == attempt.url().port_or_known_default()
+            });
+            let follow = in_scope(&layer, attempt.url()) && (layer.names_hosts() || same_place);
+            if follow {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        })
+    }
+}
+
+fn in_scope(layer: &TokenAuthLayer, url: &Url) -> bool {
+    layer.in_scope(url.scheme() == "https", url.host_str(), url.port_or_known_default())
+}
+
+/// reqwest's own request type, for a `reqwest::Client` (or any other
+/// `Service<reqwest::Request>`) under the layer: build that client with
+/// [`TokenAuthLayer::redirect_policy`].
+impl<S> Service<Request> for TokenAuth<S>
+where
+    S: Service<Request>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let layer = self.layer();
+        layer.apply_to_headers(in_scope(layer, request.url()), request.headers_mut());
+        self.get_mut().call(request)
+    }
+}
+
+/// Adds the jocloud `token` header to requests of a `reqwest_middleware::ClientWithMiddleware`,
+/// and retries a request refused with `401` with the previous key of a live layer. See the
+/// [module docs](self).
 #[derive(Clone)]
 pub struct TokenAuthMiddleware {
     layer: TokenAuthLayer,
@@ -59,7 +133,7 @@ impl TokenAuthMiddleware {
 
     /// The redirect policy to build the `reqwest::Client` with: see
     /// [`TokenAuthLayer::redirect_policy`].
-    pub fn redirect_policy(&self) -> ::reqwest::redirect::Policy {
+    pub fn redirect_policy(&self) -> redirect::Policy {
         self.layer.redirect_policy()
     }
 }
@@ -77,14 +151,116 @@ impl fmt::Debug for TokenAuthMiddleware {
 }
 
 #[async_trait::async_trait]
-impl reqwest_middleware::Middleware for TokenAuthMiddleware {
+impl Middleware for TokenAuthMiddleware {
     async fn handle(
         &self,
-        mut request: ::reqwest::Request,
+        mut request: Request,
         extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<::reqwest::Response> {
-        self.layer.apply_reqwest(&mut request);
-        next.run(request, extensions).await
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        self.layer.apply_to_headers(in_scope(&self.layer, request.url()), request.headers_mut());
+        // A copy only while a previous key is usable, and only of a body that can be copied.
+        let retry = self.layer.may_retry(request.headers()).then(|| request.try_clone()).flatten();
+        let response = next.clone().run(request, extensions).await?;
+        if let Some(mut retry) = retry {
+            if self.layer.use_previous_key(response.status(), retry.headers_mut()) {
+                return next.run(retry, extensions).await;
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// `RetryWithPreviousKey` for a tower stack over a `reqwest::Client`.
+#[cfg(all(feature = "rotation", feature = "tower"))]
+mod retry {
+    use std::future::{ready, Ready};
+
+    use reqwest::{Request, Response};
+    use tower::retry::Policy;
+
+    use crate::retry::RetryWithPreviousKey;
+
+    impl<E> Policy<Request, Response, E> for RetryWithPreviousKey {
+        type Future = Ready<()>;
+
+        fn retry(&mut self, request: &mut Request, result: &mut Result<Response, E>) -> Option<Ready<()>> {
+            let status = result.as_ref().ok()?.status();
+            self.token().use_previous_key(status, request.headers_mut()).then(|| ready(()))
+        }
+
+        fn clone_request(&mut self, request: &Request) -> Option<Request> {
+            self.token().may_retry(request.headers()).then(|| request.try_clone()).flatten()
+        }
+    }
+}
+
+#[cfg(feature = "trace-id")]
+pub use trace::TraceIdMiddleware;
+
+/// `traceId` for reqwest requests.
+#[cfg(feature = "trace-id")]
+mod trace {
+    use std::task::{Context, Poll};
+
+    use reqwest::{Request, Response, Url};
+    use reqwest_middleware::{Middleware, Next};
+    use tower_service::Service;
+
+    use crate::trace_id::{query_with_trace_id, SetTraceId, TraceId};
+
+    /// Gives every request of a `reqwest_middleware::ClientWithMiddleware` exactly one
+    /// non-empty `traceId` query parameter, and puts its [`TraceId`] into the middleware
+    /// extensions. See [`trace_id`](crate::trace_id) for the rules.
+    #[derive(Clone, Copy, Debug, Default)]
+    #[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
+    pub struct TraceIdMiddleware {
+        _private: (),
+    }
+
+    impl TraceIdMiddleware {
+        /// Middleware that gives each request without a `traceId` a fresh UUID v4.
+        pub fn new() -> Self {
+            Self::default()
+        }
+    }
+
+    /// Sets the one `traceId` of `url`'s query.
+    fn set_trace_id(url: &mut Url) -> TraceId {
+        let (query, trace_id) = query_with_trace_id(url.query().unwrap_or(""));
+        if let Some(query) = query {
+            url.set_query(Some(&query));
+        }
+        trace_id
+    }
+
+    #[async_trait::async_trait]
+    impl Middleware for TraceIdMiddleware {
+        async fn handle(
+            &self,
+            mut request: Request,
+            extensions: &mut http::Extensions,
+            next: Next<'_>,
+        ) -> reqwest_middleware::Result<Response> {
+            extensions.insert(set_trace_id(request.url_mut()));
+            next.run(request, extensions).await
+        }
+    }
+
+    /// reqwest's own request type, for a `reqwest::Client` under the layer. `reqwest::Request`
+    /// has no extensions to carry the [`TraceId`]: read it from the URL.
+    impl<S: Service<Request>> Service<Request> for SetTraceId<S> {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.get_mut().poll_ready(cx)
+        }
+
+        fn call(&mut self, mut request: Request) -> Self::Future {
+            set_trace_id(request.url_mut());
+            self.get_mut().call(request)
+        }
     }
 }

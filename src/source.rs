@@ -2,21 +2,25 @@
 //! Kubernetes Secret volume, Docker secrets), or one file holding `id:secret`.
 
 use std::{
-    fs::File,
-    io::Read,
+    fs::{File, OpenOptions},
+    io::{ErrorKind, Read},
     path::{Path, PathBuf},
 };
 
 use zeroize::Zeroizing;
 
-use crate::{Credentials, CredentialsError};
+use crate::{
+    error::{LoadError, LoadProblem, Part},
+    Credentials,
+};
 
 /// Where to read [`Credentials`] from: the files a Kubernetes Secret volume, a Docker secret or
 /// a Vault Agent template leaves.
 ///
 /// Each file may end with one `\n` or `\r\n` (every tool writes one); it is stripped, and
 /// anything else [`Credentials::new`] would refuse is an error that names the file and the
-/// problem, never the content. Files over 16 KiB are refused unread.
+/// problem, never the content. Files over 16 KiB, and anything that is not a regular file, are
+/// refused unread.
 ///
 /// In a volume the kubelet writes (the files are symlinks into `..data`, which it swaps in one
 /// rename), both files are read from one version, never one from each. Two plain files that a
@@ -77,26 +81,29 @@ impl CredentialsSource {
 
     /// Reads and validates the credentials.
     ///
+    /// Reading never blocks on what sits at a path: anything that is not a regular file (after
+    /// following symlinks), such as a FIFO, a socket, a device or a directory, is refused
+    /// unread with [`LoadProblem::NotAFile`].
+    ///
     /// # Errors
     ///
-    /// [`CredentialsError::Io`] when a file cannot be read, [`CredentialsError::InFile`] with
-    /// the problem when its content is not valid credentials.
-    pub fn load(&self) -> Result<Credentials, CredentialsError> {
+    /// A [`LoadError::File`] naming the file the problem is in (as this source was given it),
+    /// with what went wrong: it could not be read, is not a regular file, is too large or not
+    /// UTF-8, or its content is not valid credentials.
+    pub fn load(&self) -> Result<Credentials, LoadError> {
+        let in_file = |path: &Path, problem| LoadError::File { path: path.to_owned(), problem };
         match &self.kind {
             Kind::Files { id, secret } => {
                 let (id_text, secret_text) = read_one_version(id, secret)?;
-                Credentials::new(line(&id_text), line(&secret_text)).map_err(|problem| {
-                    // The problem says which part was wrong; name that part's file.
-                    let path = if problem.is_about_id() { id } else { secret };
-                    CredentialsError::InFile { path: path.clone(), problem: Box::new(problem) }
+                Credentials::new(line(&id_text), line(&secret_text)).map_err(|invalid| {
+                    // Name the file of the part that is wrong.
+                    let path = if invalid.part() == Some(Part::Id) { id } else { secret };
+                    in_file(path, LoadProblem::Invalid(invalid))
                 })
             }
             Kind::Pair(path) => {
-                let text = read(path)?;
-                line(&text).parse().map_err(|problem| CredentialsError::InFile {
-                    path: path.clone(),
-                    problem: Box::new(problem),
-                })
+                let text = read(path).map_err(|problem| in_file(path, problem))?;
+                line(&text).parse().map_err(|invalid| in_file(path, LoadProblem::Invalid(invalid)))
             }
         }
     }
@@ -114,63 +121,75 @@ impl CredentialsSource {
 /// Both files of one version. In a volume the kubelet writes (a `..data` symlink beside the
 /// files, pointing at a directory that is never changed, only replaced), they are read through
 /// the directory `..data` points to, and `..data` must point there still afterwards: a read
-/// cannot straddle an update. Elsewhere they are read one after the other.
+/// cannot straddle an update. Elsewhere they are read one after the other. Errors name the
+/// files as the caller gave them.
 fn read_one_version(
     id: &Path,
     secret: &Path,
-) -> Result<(Zeroizing<String>, Zeroizing<String>), CredentialsError> {
+) -> Result<(Zeroizing<String>, Zeroizing<String>), LoadError> {
+    let named = |path: &Path, read: Result<Zeroizing<String>, LoadProblem>| {
+        read.map_err(|problem| LoadError::File { path: path.to_owned(), problem })
+    };
+    let as_they_are = || Ok((named(id, read(id))?, named(secret, read(secret))?));
     let dir = id.parent().filter(|dir| Some(*dir) == secret.parent());
     let data = dir.map(|dir| dir.join("..data"));
     let (Some(data), Some(id_name), Some(secret_name)) = (data, id.file_name(), secret.file_name()) else {
-        return Ok((read(id)?, read(secret)?));
+        return as_they_are();
     };
     let Ok(version) = std::fs::read_link(&data) else {
-        return Ok((read(id)?, read(secret)?));
+        return as_they_are();
     };
     let version_dir = data.with_file_name(&version);
     let pair = (read(&version_dir.join(id_name)), read(&version_dir.join(secret_name)));
-    let not_there = |result: &Result<_, CredentialsError>| {
-        matches!(result, Err(CredentialsError::Io { kind: std::io::ErrorKind::NotFound, .. }))
-    };
+    let not_there = |read: &Result<_, LoadProblem>| matches!(read, Err(LoadProblem::Io(ErrorKind::NotFound)));
     if not_there(&pair.0) || not_there(&pair.1) || std::fs::read_link(&data).ok().as_ref() != Some(&version) {
         // Files that are not part of the volume's versions, or an update while reading (the
         // next one comes no sooner than the kubelet's next sync): read them as they are.
-        return Ok((read(id)?, read(secret)?));
+        return as_they_are();
     }
-    // Errors name the files as the caller gave them.
-    let name = |result: Result<Zeroizing<String>, CredentialsError>, path: &Path| {
-        result.map_err(|error| match error {
-            CredentialsError::Io { kind, .. } => CredentialsError::Io { path: path.to_owned(), kind },
-            CredentialsError::FileTooLarge { max_bytes, .. } => {
-                CredentialsError::FileTooLarge { path: path.to_owned(), max_bytes }
-            }
-            CredentialsError::NotUnicodeFile { .. } => {
-                CredentialsError::NotUnicodeFile { path: path.to_owned() }
-            }
-            other => other,
-        })
-    };
-    Ok((name(pair.0, id)?, name(pair.1, secret)?))
+    Ok((named(id, pair.0)?, named(secret, pair.1)?))
 }
 
 /// The whole file as text, in a buffer zeroized on drop.
-fn read(path: &Path) -> Result<Zeroizing<String>, CredentialsError> {
-    let io = |error: std::io::Error| CredentialsError::Io { path: path.to_owned(), kind: error.kind() };
+fn read(path: &Path) -> Result<Zeroizing<String>, LoadProblem> {
+    let io = |error: std::io::Error| LoadProblem::Io(error.kind());
+    let file = open_regular_file(path)?;
     // Sized for the largest file read, so that reading never moves the buffer and leaves a
     // copy of the secret behind.
     let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_FILE as usize + 1));
-    File::open(path).and_then(|file| file.take(MAX_FILE + 1).read_to_end(&mut bytes)).map_err(io)?;
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(io)?;
     if bytes.len() as u64 > MAX_FILE {
-        return Err(CredentialsError::FileTooLarge { path: path.to_owned(), max_bytes: MAX_FILE });
+        return Err(LoadProblem::TooLarge { max_bytes: MAX_FILE });
     }
     match String::from_utf8(std::mem::take(&mut *bytes)) {
         Ok(text) => Ok(Zeroizing::new(text)),
         Err(error) => {
             // The bytes may be the secret: zeroize them before returning the error.
             drop(Zeroizing::new(error.into_bytes()));
-            Err(CredentialsError::NotUnicodeFile { path: path.to_owned() })
+            Err(LoadProblem::NotUnicode)
         }
     }
+}
+
+/// Opens `path` for reading if it is a regular file, without blocking whatever it is.
+///
+/// Opening a FIFO for reading blocks until a writer comes, and some devices block too; so the
+/// path is checked before opening, opened non-blocking in case it was swapped in between, and
+/// what was opened is checked again.
+fn open_regular_file(path: &Path) -> Result<File, LoadProblem> {
+    let io = |error: std::io::Error| LoadProblem::Io(error.kind());
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(LoadProblem::NotAFile);
+    }
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
+    let file = options.open(path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(LoadProblem::NotAFile);
+    }
+    Ok(file)
 }
 
 /// `text` without one trailing `\n` or `\r\n`.

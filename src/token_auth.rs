@@ -67,11 +67,14 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::credentials::{Credentials, EncodedToken, Scheme, TOKEN_HEADER};
+use crate::{
+    credentials::{Credentials, EncodedToken, Scheme, TOKEN_HEADER},
+    key::Token,
+};
 
 /// What to do when a request already has the token header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -84,50 +87,6 @@ pub enum InsertPolicy {
     ///
     /// Outside the [scope](self#scope) the header is removed all the same.
     IfMissing,
-}
-
-/// Where the token comes from.
-#[derive(Clone)]
-enum Token {
-    Static(Arc<EncodedToken>),
-    #[cfg(feature = "rotation")]
-    Live(crate::LiveCredentials),
-}
-
-impl Token {
-    /// The value to send; `previous` asks for a live key's previous one, where it has one.
-    #[inline]
-    fn value(&self, scheme: Scheme, previous: bool) -> HeaderValue {
-        match self {
-            Token::Static(token) => {
-                let _ = previous; // a static key has no previous one
-                token.value(scheme).clone()
-            }
-            #[cfg(feature = "rotation")]
-            Token::Live(live) => live.value(scheme, previous),
-        }
-    }
-
-    /// Whether `extensions` ask for the previous key (only a live key has one).
-    #[inline]
-    fn wants_previous(&self, extensions: &http::Extensions) -> bool {
-        match self {
-            Token::Static(_) => {
-                let _ = extensions;
-                false
-            }
-            #[cfg(feature = "rotation")]
-            Token::Live(_) => extensions.get::<crate::live::UsePreviousKey>().is_some(),
-        }
-    }
-
-    fn id(&self) -> Arc<str> {
-        match self {
-            Token::Static(token) => token.id.clone(),
-            #[cfg(feature = "rotation")]
-            Token::Live(live) => live.id(),
-        }
-    }
 }
 
 /// Which requests get the token.
@@ -149,43 +108,28 @@ struct HostRule {
 impl Scope {
     #[inline]
     fn permits(&self, uri: &Uri) -> bool {
-        self.permits_target(
-            || uri.scheme() == Some(&http::uri::Scheme::HTTPS),
-            || {
-                let authority = uri.authority()?;
-                Some((authority.host(), authority.port_u16().or_else(|| default_port(uri))))
-            },
-        )
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let host = uri.authority().map(Authority::host);
+        let port = uri.port_u16().or_else(|| default_port(uri));
+        self.permits_target(https, host, port)
     }
 
-    /// Whether a request is in scope, given whether it goes over HTTPS and to which host and
-    /// port: each looked up only when a rule needs it.
+    /// Whether a request is in scope, given whether it goes over HTTPS, to which host (if the
+    /// URI names one) and to which port.
     #[inline]
-    fn permits_target<'a>(
-        &self,
-        https: impl FnOnce() -> bool,
-        target: impl FnOnce() -> Option<(&'a str, Option<u16>)>,
-    ) -> bool {
-        if self.https_only && !https() {
+    fn permits_target(&self, https: bool, host: Option<&str>, port: Option<u16>) -> bool {
+        if self.https_only && !https {
             return false;
         }
         if self.hosts.is_empty() {
             return true;
         }
-        let Some((host, port)) = target() else {
+        let Some(host) = host else {
             return false;
         };
         self.hosts
             .iter()
             .any(|rule| rule.host.eq_ignore_ascii_case(host) && rule.port.is_none_or(|p| Some(p) == port))
-    }
-
-    #[cfg(feature = "reqwest")]
-    fn permits_url(&self, url: &::reqwest::Url) -> bool {
-        self.permits_target(
-            || url.scheme() == "https",
-            || Some((url.host_str()?, url.port_or_known_default())),
-        )
     }
 }
 
@@ -229,13 +173,6 @@ impl TokenAuthLayer {
     /// A layer that sends `credentials` as `token: Base <base64(id:secret)>`.
     pub fn new(credentials: &Credentials) -> Self {
         Self::with_token(Token::Static(Arc::new(EncodedToken::new(credentials))))
-    }
-
-    /// A layer whose services send the current key of `credentials`, rotations included.
-    #[cfg(feature = "rotation")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
-    pub fn live(credentials: &crate::LiveCredentials) -> Self {
-        Self::with_token(Token::Live(credentials.clone()))
     }
 
     fn with_token(token: Token) -> Self {
@@ -291,7 +228,7 @@ impl TokenAuthLayer {
         self
     }
 
-    fn name(&self) -> &HeaderName {
+    pub(crate) fn name(&self) -> &HeaderName {
         static TOKEN: HeaderName = TOKEN_HEADER;
         self.header_name.as_ref().unwrap_or(&TOKEN)
     }
@@ -299,14 +236,12 @@ impl TokenAuthLayer {
     /// Adds, keeps or removes the header on one request.
     fn apply<B>(&self, request: &mut Request<B>) {
         let in_scope = self.scope.permits(request.uri());
-        let previous = self.token.wants_previous(request.extensions());
-        self.apply_to_headers(in_scope, previous, request.headers_mut());
+        self.apply_to_headers(in_scope, request.headers_mut());
     }
 
-    /// Adds, keeps or removes the header, given whether the request is in scope and asks for
-    /// the previous key.
+    /// Adds, keeps or removes the header, given whether the request is in scope.
     #[inline]
-    fn apply_to_headers(&self, in_scope: bool, previous: bool, headers: &mut HeaderMap) {
+    pub(crate) fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
         let name = self.name();
         if !in_scope {
             return remove(headers, name);
@@ -314,55 +249,55 @@ impl TokenAuthLayer {
         if self.policy == InsertPolicy::IfMissing && headers.contains_key(name) {
             return;
         }
-        let value = self.token.value(self.scheme, previous);
+        let value = self.token.value(self.scheme);
         match &self.header_name {
             None => headers.insert(TOKEN_HEADER, value),
             Some(name) => headers.insert(name, value),
         };
     }
+}
 
-    /// [`apply`](Self::apply) for a reqwest request.
-    #[cfg(feature = "reqwest")]
-    pub(crate) fn apply_reqwest(&self, request: &mut ::reqwest::Request) {
-        let in_scope = self.scope.permits_url(request.url());
-        self.apply_to_headers(in_scope, false, request.headers_mut());
+/// What the other request types (`reqwest`) and the previous-key retry need of a layer.
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+impl TokenAuthLayer {
+    /// Whether a request over HTTPS or not, to `host` (if it names one) and `port`, is in scope.
+    pub(crate) fn in_scope(&self, https: bool, host: Option<&str>, port: Option<u16>) -> bool {
+        self.scope.permits_target(https, host, port)
     }
 
-    /// A reqwest redirect policy that follows a redirect only where this layer would send the
-    /// token anyway, and otherwise stops and hands the `3xx` response to the caller.
-    ///
-    /// reqwest follows redirects inside `execute`, where no middleware sees the hops, and
-    /// replays every header but `Authorization`, `Cookie`, `Proxy-Authorization` and
-    /// `WWW-Authenticate`: with its default policy, a `token` header follows a redirect to any
-    /// host. With this one, a redirect is followed only into the [scope](self#scope) (for a layer
-    /// without [`for_host`](Self::for_host), only to the host and port the request started at,
-    /// and with [`https_only`](Self::https_only) only over HTTPS), at most ten times. Build the
-    /// `reqwest::Client` under [`TokenAuth`] or
-    /// [`TokenAuthMiddleware`](crate::reqwest::TokenAuthMiddleware) with it.
-    #[cfg(feature = "reqwest")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-    pub fn redirect_policy(&self) -> ::reqwest::redirect::Policy {
-        const MAX_REDIRECTS: usize = 10;
-        let scope = self.scope.clone();
-        ::reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error("too many redirects");
-            }
-            let start = attempt.previous().first();
-            let same_place = |url: &::reqwest::Url| {
-                start.is_some_and(|start| {
-                    start.host_str() == url.host_str()
-                        && start.port_or_known_default() == url.port_or_known_default()
-                })
-            };
-            let follow =
-                scope.permits_url(attempt.url()) && (!scope.hosts.is_empty() || same_place(attempt.url()));
-            if follow {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
-        })
+    /// Whether the scope names hosts (rather than allowing any).
+    pub(crate) fn names_hosts(&self) -> bool {
+        !self.scope.hosts.is_empty()
+    }
+
+    /// Whether a request sent with `headers` and answered with `status` is to be sent once
+    /// more with the previous key, and if so puts that key into `headers`: see
+    /// [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey).
+    pub(crate) fn use_previous_key(&self, status: StatusCode, headers: &mut HeaderMap) -> bool {
+        if status != StatusCode::UNAUTHORIZED {
+            return false;
+        }
+        let Some(previous) = self.previous_value(headers) else {
+            return false;
+        };
+        headers.insert(self.name(), previous);
+        true
+    }
+
+    /// Whether a request sent with `headers` could be retried with the previous key, so is
+    /// worth a copy.
+    pub(crate) fn may_retry(&self, headers: &HeaderMap) -> bool {
+        self.previous_value(headers).is_some()
+    }
+
+    /// The previous key's value, for a request that carries exactly the current key (so it was
+    /// in scope, and is not a retry already) while the previous key's grace period runs.
+    fn previous_value(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        let mut sent = headers.get_all(self.name()).iter();
+        match (sent.next(), sent.next()) {
+            (Some(sent), None) => self.token.retry_value(self.scheme, sent),
+            _ => None,
+        }
     }
 }
 
@@ -405,13 +340,6 @@ impl<S> TokenAuth<S> {
         TokenAuthLayer::new(credentials).layer(inner)
     }
 
-    /// Wraps `inner`, sending the current key of `credentials`. See [`TokenAuthLayer::live`].
-    #[cfg(feature = "rotation")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
-    pub fn live(inner: S, credentials: &crate::LiveCredentials) -> Self {
-        TokenAuthLayer::live(credentials).layer(inner)
-    }
-
     /// See [`TokenAuthLayer::scheme`].
     #[must_use]
     pub fn scheme(self, scheme: Scheme) -> Self {
@@ -449,6 +377,13 @@ impl<S> TokenAuth<S> {
     inner_service_accessors!();
 }
 
+#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+impl<S> TokenAuth<S> {
+    pub(crate) fn layer(&self) -> &TokenAuthLayer {
+        &self.layer
+    }
+}
+
 impl<S, B> Service<Request<B>> for TokenAuth<S>
 where
     S: Service<Request<B>>,
@@ -467,31 +402,32 @@ where
     }
 }
 
-/// reqwest's own request type, for a `reqwest::Client` (or any other
-/// `Service<reqwest::Request>`) under the layer: build that client with
-/// [`TokenAuthLayer::redirect_policy`].
-#[cfg(feature = "reqwest")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-impl<S> Service<::reqwest::Request> for TokenAuth<S>
-where
-    S: Service<::reqwest::Request>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: ::reqwest::Request) -> Self::Future {
-        self.layer.apply_reqwest(&mut request);
-        self.inner.call(request)
-    }
-}
-
 impl<S: fmt::Debug> fmt::Debug for TokenAuth<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenAuth").field("inner", &self.inner).field("layer", &self.layer).finish()
+    }
+}
+
+#[cfg(feature = "rotation")]
+mod live {
+    use tower_layer::Layer;
+
+    use super::{TokenAuth, TokenAuthLayer};
+    use crate::{key::Token, live::LiveCredentials};
+
+    impl TokenAuthLayer {
+        /// A layer whose services send the current key of `credentials`, rotations included.
+        #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
+        pub fn live(credentials: &LiveCredentials) -> Self {
+            Self::with_token(Token::Live(credentials.clone()))
+        }
+    }
+
+    impl<S> TokenAuth<S> {
+        /// Wraps `inner`, sending the current key of `credentials`. See [`TokenAuthLayer::live`].
+        #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
+        pub fn live(inner: S, credentials: &LiveCredentials) -> Self {
+            TokenAuthLayer::live(credentials).layer(inner)
+        }
     }
 }

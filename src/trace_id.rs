@@ -36,6 +36,9 @@
 //! CONNECT's authority form (`host:443`) and server-wide `OPTIONS *` have no query to carry an
 //! ID; such requests pass unchanged and without a `TraceId`.
 //!
+//! reqwest clients get the same from `reqwest::TraceIdMiddleware`, and `SetTraceId` serves
+//! `reqwest::Request` too (with the `reqwest` feature).
+//!
 //! Requires the `trace-id` feature.
 
 use std::{
@@ -147,38 +150,42 @@ fn with_trace_id(uri: &Uri) -> Option<(Option<Uri>, TraceId)> {
     // `http` gives no path and query for authority form only; an absolute URI without a path
     // has the path `/`.
     let path_and_query = uri.path_and_query().filter(|pq| pq.as_str() != "*")?;
-    let query = path_and_query.query().unwrap_or("");
+    let (query, trace_id) = query_with_trace_id(path_and_query.query().unwrap_or(""));
+    let Some(query) = query else {
+        return Some((None, trace_id));
+    };
+    // The path and the other parameters were valid before, and the serializer encodes the
+    // rest, so neither step fails; if one did, the request would go on untouched, not be lost.
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(format!("{}?{query}", path_and_query.path())).ok()?);
+    let uri = Uri::from_parts(parts).ok()?;
+    Some((Some(uri), trace_id))
+}
+
+/// The trace ID for a request with `query`, and the query to send instead when it had to
+/// change: every other parameter as written, then the one `traceId`.
+pub(crate) fn query_with_trace_id(query: &str) -> (Option<String>, TraceId) {
     let params: Vec<(&str, Option<String>)> =
         query.split('&').filter(|raw| !raw.is_empty()).map(|raw| (raw, trace_id_value(raw))).collect();
     let mut trace_ids = params.iter().filter_map(|(_, value)| value.as_deref());
     let first = trace_ids.next();
     if let (Some(value), None) = (first, trace_ids.next()) {
         if !value.is_empty() {
-            return Some((None, TraceId(value.into())));
+            return (None, TraceId(value.into()));
         }
     }
 
-    // Rebuild the query: every other parameter as written, then the one `traceId`.
     let value = match params.iter().find_map(|(_, value)| value.as_deref().filter(|v| !v.is_empty())) {
         Some(kept) => kept.to_owned(),
         None => Uuid::new_v4().hyphenated().to_string(),
     };
-    let mut new = String::from(path_and_query.path());
-    let mut separator = '?';
+    let mut new = String::new();
     for (raw, _) in params.iter().filter(|(_, value)| value.is_none()) {
-        new.push(separator);
         new.push_str(raw);
-        separator = '&';
+        new.push('&');
     }
-    new.push(separator);
     new.push_str(&form_urlencoded::Serializer::new(String::new()).append_pair(PARAM, &value).finish());
-
-    // The path and the other parameters were valid before, and the serializer encodes the
-    // rest, so neither step fails; if one did, the request would go on untouched, not be lost.
-    let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(new).ok()?);
-    let uri = Uri::from_parts(parts).ok()?;
-    Some((Some(uri), TraceId(value.into())))
+    (Some(new), TraceId(value.into()))
 }
 
 /// The decoded value of a raw `name=value` query parameter whose decoded name is `traceId`.

@@ -1,8 +1,8 @@
-//! `Credentials`: encoding vectors, parsing, every `CredentialsError`, the environment.
+//! `Credentials`: encoding vectors, parsing, every `InvalidCredentials`, the environment.
 
 mod common;
 
-use jocloud_auth::{Credentials, CredentialsError, Scheme};
+use jocloud_auth::{Credentials, InvalidCredentials, LoadError, LoadProblem, Part, Scheme};
 
 #[test]
 fn vendor_vector() {
@@ -46,75 +46,76 @@ fn schemes_parse_from_their_words() {
 
 #[test]
 fn every_credentials_error() {
-    use CredentialsError::*;
+    use InvalidCredentials::*;
+    use Part::{Id, Secret};
     let long = "x".repeat(16 << 20);
-    let cases: Vec<(Result<Credentials, CredentialsError>, CredentialsError, &str)> = vec![
-        (Credentials::new("", "hunter2-XYZ"), EmptyId, "the certificate ID is empty"),
-        (Credentials::new("id", ""), EmptySecret, "the secret key is empty"),
+    let cases: Vec<(Result<Credentials, InvalidCredentials>, InvalidCredentials, &str)> = vec![
+        (Credentials::new("", "hunter2-XYZ"), Empty(Id), "the certificate ID is empty"),
+        (Credentials::new("id", ""), Empty(Secret), "the secret key is empty"),
         (Credentials::new("a:b", "hunter2-XYZ"), IdContainsColon, "the certificate ID contains ':'"),
         (
             Credentials::new(" id", "hunter2-XYZ"),
-            IdSurroundingWhitespace,
+            SurroundingWhitespace(Id),
             "ID starts or ends with whitespace",
         ),
         (
             Credentials::new("id\n", "hunter2-XYZ"),
-            IdSurroundingWhitespace,
+            SurroundingWhitespace(Id),
             "ID starts or ends with whitespace",
         ),
         (
             Credentials::new("id", "hunter2-XYZ "),
-            SecretSurroundingWhitespace,
+            SurroundingWhitespace(Secret),
             "key starts or ends with whitespace",
         ),
         (
             Credentials::new("id", "\thunter2-XYZ"),
-            SecretSurroundingWhitespace,
+            SurroundingWhitespace(Secret),
             "key starts or ends with whitespace",
         ),
         (
             Credentials::new("i\0d", "hunter2-XYZ"),
-            IdControlCharacter,
+            ControlCharacter(Id),
             "the certificate ID contains a control character",
         ),
         (
             Credentials::new("id", "hunter2\n-XYZ"),
-            SecretControlCharacter,
+            ControlCharacter(Secret),
             "the secret key contains a control character",
         ),
         (
             Credentials::new("id", "hunter2\u{7}-XYZ"),
-            SecretControlCharacter,
+            ControlCharacter(Secret),
             "the secret key contains a control",
         ),
         (
             Credentials::new("id", "hunter2\u{85}-XYZ"),
-            SecretControlCharacter,
+            ControlCharacter(Secret),
             "the secret key contains a control",
         ),
         (
             Credentials::new("\u{feff}id", "hunter2-XYZ"),
-            IdInvisibleCharacter,
+            InvisibleCharacter(Id),
             "the certificate ID contains an invisible",
         ),
         (
             Credentials::new("id", "hunter2\u{200b}-XYZ"),
-            SecretInvisibleCharacter,
+            InvisibleCharacter(Secret),
             "the secret key contains an invisible",
         ),
         (
             Credentials::new("id", "hunter2\u{200d}-XYZ"),
-            SecretInvisibleCharacter,
+            InvisibleCharacter(Secret),
             "the secret key contains an invisible",
         ),
         (
             Credentials::new("id", "hunter2\u{2060}-XYZ"),
-            SecretInvisibleCharacter,
+            InvisibleCharacter(Secret),
             "the secret key contains an invisible",
         ),
         (
             Credentials::new("id", "hunter2-XYZ\u{feff}"),
-            SecretInvisibleCharacter,
+            InvisibleCharacter(Secret),
             "the secret key contains an invisible",
         ),
         (
@@ -123,8 +124,8 @@ fn every_credentials_error() {
             "8192-byte header limit",
         ),
         ("no-separator".parse(), MissingSeparator, "expected \"<id>:<secret>\", found no ':'"),
-        (":hunter2-XYZ".parse(), EmptyId, "the certificate ID is empty"),
-        ("id:".parse(), EmptySecret, "the secret key is empty"),
+        (":hunter2-XYZ".parse(), Empty(Id), "the certificate ID is empty"),
+        ("id:".parse(), Empty(Secret), "the secret key is empty"),
     ];
     for (result, expected, message) in cases {
         let error = result.unwrap_err();
@@ -155,7 +156,7 @@ fn the_header_limit_is_eight_kibibytes_with_the_longer_scheme() {
     assert_eq!(longest.header_value(Scheme::Basic).len(), 8190);
     assert_eq!(
         Credentials::new("qawsedrftg", secret(6139)).unwrap_err(),
-        CredentialsError::TooLong { max_header_bytes: 8192 }
+        InvalidCredentials::TooLong { max_header_bytes: 8192 }
     );
 }
 
@@ -167,29 +168,45 @@ fn environment_variables() {
     std::env::remove_var(ID);
     std::env::remove_var(SECRET);
     let error = Credentials::from_env().unwrap_err();
-    assert_eq!(error, CredentialsError::MissingEnvVar("JOCLOUD_SECRET_ID"));
+    assert_eq!(error, LoadError::EnvVar { name: "JOCLOUD_SECRET_ID", problem: LoadProblem::NotSet });
     assert_eq!(
         error.to_string(),
-        "invalid jocloud credentials: environment variable JOCLOUD_SECRET_ID is not set"
+        "cannot load jocloud credentials from environment variable JOCLOUD_SECRET_ID: not set"
     );
 
     std::env::set_var(ID, "qawsedrftg");
-    assert_eq!(Credentials::from_env().unwrap_err(), CredentialsError::MissingEnvVar("JOCLOUD_SECRET_KEY"));
+    assert_eq!(Credentials::from_env().unwrap_err(), LoadError::EnvVar { name: "JOCLOUD_SECRET_KEY", problem: LoadProblem::NotSet });
 
     #[cfg(unix)]
     {
         use std::{ffi::OsStr, os::unix::ffi::OsStrExt};
         std::env::set_var(SECRET, OsStr::from_bytes(b"abc\xffdef"));
         let error = Credentials::from_env().unwrap_err();
-        assert_eq!(error, CredentialsError::NotUnicodeEnvVar("JOCLOUD_SECRET_KEY"));
+        assert_eq!(error, LoadError::EnvVar { name: "JOCLOUD_SECRET_KEY", problem: LoadProblem::NotUnicode });
         assert_eq!(
             error.to_string(),
-            "invalid jocloud credentials: environment variable JOCLOUD_SECRET_KEY is not valid Unicode"
+            "cannot load jocloud credentials from environment variable JOCLOUD_SECRET_KEY: not valid UTF-8"
         );
     }
 
     std::env::set_var(SECRET, "abcdefghijk ");
-    assert_eq!(Credentials::from_env().unwrap_err(), CredentialsError::SecretSurroundingWhitespace);
+    assert_eq!(
+        Credentials::from_env().unwrap_err(),
+        LoadError::EnvVar {
+            name: "JOCLOUD_SECRET_KEY",
+            problem: LoadProblem::Invalid(InvalidCredentials::SurroundingWhitespace(Part::Secret))
+        }
+    );
+    std::env::set_var(SECRET, "abcdefghijk");
+    std::env::set_var(ID, "qaws:edrftg");
+    assert_eq!(
+        Credentials::from_env().unwrap_err(),
+        LoadError::EnvVar {
+            name: "JOCLOUD_SECRET_ID",
+            problem: LoadProblem::Invalid(InvalidCredentials::IdContainsColon)
+        }
+    );
+    std::env::set_var(ID, "qawsedrftg");
 
     std::env::set_var(SECRET, "abcdefghijk");
     assert_eq!(Credentials::from_env().unwrap().header_value(Scheme::Base), common::VENDOR_TOKEN);

@@ -7,7 +7,7 @@ mod kubelet;
 
 use std::{fs, io::ErrorKind};
 
-use jocloud_auth::{Credentials, CredentialsError, CredentialsSource, Scheme};
+use jocloud_auth::{Credentials, CredentialsSource, InvalidCredentials, LoadError, LoadProblem, Part, Scheme};
 
 fn token(credentials: &Credentials) -> String {
     credentials.header_value(Scheme::Base).to_str().unwrap().to_owned()
@@ -34,17 +34,17 @@ fn one_trailing_newline_is_stripped_and_nothing_more() {
     assert_eq!(token(&CredentialsSource::file(&pair).load().unwrap()), common::VENDOR_TOKEN);
 
     for (secret_text, problem) in [
-        ("abcdefghijk\n\n", CredentialsError::SecretSurroundingWhitespace),
-        ("abcdefghijk \n", CredentialsError::SecretSurroundingWhitespace),
-        ("\n", CredentialsError::EmptySecret),
-        ("abcdefghijk\r", CredentialsError::SecretSurroundingWhitespace),
-        ("abcdef\nghijk\n", CredentialsError::SecretControlCharacter),
+        ("abcdefghijk\n\n", InvalidCredentials::SurroundingWhitespace(Part::Secret)),
+        ("abcdefghijk \n", InvalidCredentials::SurroundingWhitespace(Part::Secret)),
+        ("\n", InvalidCredentials::Empty(Part::Secret)),
+        ("abcdefghijk\r", InvalidCredentials::SurroundingWhitespace(Part::Secret)),
+        ("abcdef\nghijk\n", InvalidCredentials::ControlCharacter(Part::Secret)),
     ] {
         fs::write(&secret, secret_text).unwrap();
         let error = dir_source.load().unwrap_err();
         assert_eq!(
             error,
-            CredentialsError::InFile { path: secret.clone(), problem: Box::new(problem) },
+            LoadError::File { path: secret.clone(), problem: LoadProblem::Invalid(problem) },
             "{secret_text:?}"
         );
     }
@@ -54,7 +54,7 @@ fn one_trailing_newline_is_stripped_and_nothing_more() {
     assert_eq!(
         error.to_string(),
         format!(
-            "invalid jocloud credentials: in {}: the certificate ID starts or ends with whitespace",
+            "cannot load jocloud credentials from {}: the certificate ID starts or ends with whitespace",
             id.display()
         )
     );
@@ -68,26 +68,26 @@ fn errors_name_the_file_and_never_the_content() {
 
     assert_eq!(
         source.load().unwrap_err(),
-        CredentialsError::Io { path: id.clone(), kind: ErrorKind::NotFound }
+        LoadError::File { path: id.clone(), problem: LoadProblem::Io(ErrorKind::NotFound) }
     );
     fs::write(&id, "qawsedrftg").unwrap();
     let missing = source.load().unwrap_err();
     assert_eq!(
         missing.to_string(),
-        format!("invalid jocloud credentials: cannot read {}: entity not found", secret.display())
+        format!("cannot load jocloud credentials from {}: entity not found", secret.display())
     );
 
     fs::write(&secret, b"hunter2\xff\xfe").unwrap();
-    assert_eq!(source.load().unwrap_err(), CredentialsError::NotUnicodeFile { path: secret.clone() });
+    assert_eq!(source.load().unwrap_err(), LoadError::File { path: secret.clone(), problem: LoadProblem::NotUnicode });
 
     fs::write(&secret, "hunter2".repeat(4000)).unwrap();
     let too_large = source.load().unwrap_err();
-    assert_eq!(too_large, CredentialsError::FileTooLarge { path: secret.clone(), max_bytes: 16 * 1024 });
+    assert_eq!(too_large, LoadError::File { path: secret.clone(), problem: LoadProblem::TooLarge { max_bytes: 16 * 1024 } });
     // 16 KiB exactly is read, and then refused for what it holds.
     fs::write(&secret, "s".repeat(16 * 1024)).unwrap();
     let read = source.load().unwrap_err();
     assert!(
-        matches!(&read, CredentialsError::InFile { problem, .. } if matches!(**problem, CredentialsError::TooLong { .. })),
+        matches!(read.problem(), LoadProblem::Invalid(InvalidCredentials::TooLong { .. })),
         "{read:?}"
     );
 
@@ -103,7 +103,7 @@ fn errors_name_the_file_and_never_the_content() {
     let error = CredentialsSource::file(&pair).load().unwrap_err();
     assert_eq!(
         error,
-        CredentialsError::InFile { path: pair, problem: Box::new(CredentialsError::MissingSeparator) }
+        LoadError::File { path: pair, problem: LoadProblem::Invalid(InvalidCredentials::MissingSeparator) }
     );
     assert!(!error.to_string().contains("hunter2"), "{error}");
 
@@ -149,4 +149,39 @@ fn files_beside_a_kubelet_volume_are_read_directly() {
     assert_eq!(token(&credentials), common::VENDOR_TOKEN);
     let credentials = CredentialsSource::files(volume.path().join("my-id"), &volume_secret).load().unwrap();
     assert_eq!(token(&credentials), token(&Credentials::new("qawsedrftg", "volume-secret").unwrap()));
+}
+
+/// Loads `source` on a thread of its own and waits for the answer, so that a load that blocks
+/// fails this test instead of hanging it.
+fn load_unblocked(source: CredentialsSource) -> Result<Credentials, LoadError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(source.load()));
+    receiver.recv_timeout(std::time::Duration::from_secs(30)).expect("the load returned without blocking")
+}
+
+/// Something other than a regular file at either credentials path, directly or through a
+/// symlink: a FIFO (whose plain `open` blocks until a writer comes), a device, a socket, a
+/// directory. Each is refused unread, naming the path.
+#[test]
+fn what_is_not_a_regular_file_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let socket = dir.path().join("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let directory = dir.path().join("directory");
+    fs::create_dir(&directory).unwrap();
+    let device = dir.path().join("device");
+    std::os::unix::fs::symlink("/dev/zero", &device).unwrap();
+    let good = dir.path().join("good");
+    fs::write(&good, "qawsedrftg\n").unwrap();
+
+    for hostile in [&fifo, &socket, &directory, &device] {
+        let not_a_file = |path: &std::path::Path| LoadError::File { path: path.to_owned(), problem: LoadProblem::NotAFile };
+        assert_eq!(load_unblocked(CredentialsSource::files(hostile, &good)).unwrap_err(), not_a_file(hostile));
+        assert_eq!(load_unblocked(CredentialsSource::files(&good, hostile)).unwrap_err(), not_a_file(hostile));
+        assert_eq!(load_unblocked(CredentialsSource::file(hostile)).unwrap_err(), not_a_file(hostile));
+        let message = not_a_file(hostile).to_string();
+        assert!(message.contains(&*hostile.to_string_lossy()) && message.contains("not a regular file"), "{message}");
+    }
 }

@@ -153,13 +153,23 @@ fn no_freed_buffer_holds_the_secret() {
 fn follow(pair: &std::path::Path, rotated: &str) {
     use jocloud_auth::{FollowOptions, LiveCredentials};
 
-    let options = FollowOptions::default().interval(Duration::from_millis(5));
-    let (credentials, following) = LiveCredentials::follow(CredentialsSource::file(pair), options).unwrap();
+    // The options go with the follower's thread: the last of them gone, the thread has ended.
+    let alive = std::sync::Arc::new(());
+    let held = alive.clone();
+    let options = FollowOptions::default().interval(Duration::from_millis(5)).on_error(move |_| {
+        let _ = &held;
+    });
+    let credentials = LiveCredentials::follow(CredentialsSource::file(pair), options).unwrap();
     std::fs::write(pair, rotated).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while &*credentials.id() != "rotated" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(&*credentials.id(), "rotated", "the follower saw the change");
-    drop((following, credentials));
+    drop(credentials);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::sync::Arc::strong_count(&alive) > 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(std::sync::Arc::strong_count(&alive), 1, "the follower's thread ended");
 }

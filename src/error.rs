@@ -1,0 +1,171 @@
+//! The two ways getting credentials fails: the values are invalid ([`InvalidCredentials`]), or
+//! they could not be loaded from where they are kept ([`LoadError`]). Neither ever holds any
+//! part of a secret, nor any content of a file.
+
+use std::{error::Error, fmt, io, path::PathBuf};
+
+/// Which half of a credential a problem is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// The certificate ID.
+    Id,
+    /// The secret key.
+    Secret,
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Part::Id => "the certificate ID",
+            Part::Secret => "the secret key",
+        })
+    }
+}
+
+/// Why a certificate ID and secret key were refused: what no jocloud console issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidCredentials {
+    /// The part is empty.
+    Empty(Part),
+    /// The part starts or ends with whitespace.
+    SurroundingWhitespace(Part),
+    /// The part contains a control character, such as NUL or a line break.
+    ControlCharacter(Part),
+    /// The part contains an invisible format character, such as a byte-order mark or a
+    /// zero-width space.
+    InvisibleCharacter(Part),
+    /// The certificate ID contains `:`, so the server could not split the token.
+    IdContainsColon,
+    /// The token would not fit in a header value of `max_header_bytes`.
+    TooLong {
+        /// The limit, in bytes of the header value.
+        max_header_bytes: usize,
+    },
+    /// An `"id:secret"` string has no `:`.
+    MissingSeparator,
+}
+
+impl InvalidCredentials {
+    /// The part the problem is in, where it is in one.
+    pub fn part(&self) -> Option<Part> {
+        match *self {
+            Self::Empty(part)
+            | Self::SurroundingWhitespace(part)
+            | Self::ControlCharacter(part)
+            | Self::InvisibleCharacter(part) => Some(part),
+            Self::IdContainsColon => Some(Part::Id),
+            Self::TooLong { .. } | Self::MissingSeparator => None,
+        }
+    }
+}
+
+impl fmt::Display for InvalidCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid jocloud credentials: ")?;
+        self.describe(f)
+    }
+}
+
+impl InvalidCredentials {
+    /// The message without the common prefix.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty(part) => write!(f, "{part} is empty"),
+            Self::SurroundingWhitespace(part) => write!(f, "{part} starts or ends with whitespace"),
+            Self::ControlCharacter(part) => write!(f, "{part} contains a control character"),
+            Self::InvisibleCharacter(part) => {
+                write!(f, "{part} contains an invisible character (such as a BOM or zero-width space)")
+            }
+            Self::IdContainsColon => f.write_str("the certificate ID contains ':'"),
+            Self::TooLong { max_header_bytes } => {
+                write!(f, "the token would be longer than the {max_header_bytes}-byte header limit")
+            }
+            Self::MissingSeparator => f.write_str("expected \"<id>:<secret>\", found no ':'"),
+        }
+    }
+}
+
+impl Error for InvalidCredentials {}
+
+/// Why credentials could not be loaded: where from, and what went wrong there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// An environment variable.
+    EnvVar {
+        /// Its name.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: LoadProblem,
+    },
+    /// A file.
+    File {
+        /// The path, as the source was given it.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: LoadProblem,
+    },
+}
+
+impl LoadError {
+    /// What went wrong.
+    pub fn problem(&self) -> &LoadProblem {
+        match self {
+            Self::EnvVar { problem, .. } | Self::File { problem, .. } => problem,
+        }
+    }
+}
+
+/// What went wrong loading credentials from one place. Never holds any of its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadProblem {
+    /// The environment variable is not set.
+    NotSet,
+    /// The file could not be opened or read, as `std::io` says.
+    Io(io::ErrorKind),
+    /// The path leads (after symlinks) to something other than a regular file: a directory, a
+    /// FIFO, a socket or a device. Refused without reading, so that nothing there can block.
+    NotAFile,
+    /// The file is larger than any credentials file can be, so it was not read.
+    TooLarge {
+        /// The limit, in bytes.
+        max_bytes: u64,
+    },
+    /// The content is not valid UTF-8 (or the variable not valid Unicode).
+    NotUnicode,
+    /// The content is not valid credentials.
+    Invalid(InvalidCredentials),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (place, problem) = match self {
+            Self::EnvVar { name, problem } => (format!("environment variable {name}"), problem),
+            Self::File { path, problem } => (path.display().to_string(), problem),
+        };
+        write!(f, "cannot load jocloud credentials from {place}: ")?;
+        match problem {
+            LoadProblem::NotSet => f.write_str("not set"),
+            LoadProblem::Io(kind) => write!(f, "{kind}"),
+            LoadProblem::NotAFile => {
+                f.write_str("not a regular file (a directory, FIFO, socket or device)")
+            }
+            LoadProblem::TooLarge { max_bytes } => {
+                write!(f, "larger than {max_bytes} bytes, too large to hold credentials")
+            }
+            LoadProblem::NotUnicode => f.write_str("not valid UTF-8"),
+            LoadProblem::Invalid(invalid) => invalid.describe(f),
+        }
+    }
+}
+
+impl Error for LoadError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self.problem() {
+            LoadProblem::Invalid(invalid) => Some(invalid),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Send a request refused with `401` once more with the previous key, while its grace period
+//! runs: the client half of rotation with no `401` window.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response, StatusCode};
+//! use jocloud_auth::{retry::RetryWithPreviousKey, token_auth::TokenAuthLayer, Credentials, LiveCredentials};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let old = Credentials::new("qawsedrftg", "old-secret")?;
+//! let new = Credentials::new("qawsedrftg", "new-secret")?;
+//! let old_token = old.header_value(jocloud_auth::Scheme::Base);
+//! // Stands in for a server that has not learnt the new key yet.
+//! let server = service_fn(move |request: Request<()>| {
+//!     let known = request.headers()["token"] == old_token;
+//!     let status = if known { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+//!     async move { Ok::<_, Infallible>(Response::builder().status(status).body(()).unwrap()) }
+//! });
+//!
+//! let credentials = LiveCredentials::new(&old);
+//! let token = TokenAuthLayer::live(&credentials);
+//! let client = ServiceBuilder::new()
+//!     .layer(token.clone())
+//!     // Inside the token layer: it sees the token the request was sent with.
+//!     .layer(RetryWithPreviousKey::layer(&token))
+//!     .service(server);
+//!
+//! credentials.rotate(&new); // the client reads the new key first...
+//! let response = client.oneshot(Request::new(())).await?;
+//! assert_eq!(response.status(), StatusCode::OK); // ...and the old one still gets through.
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A `401` means the request was not processed, so sending it again is safe. The retry happens
+//! only when all of these hold: the response is `401`; the request carried the current key of a
+//! [live](crate::token_auth::TokenAuthLayer::live) layer (so it was in scope, and is not a retry
+//! already); and that key replaced another less than the grace period ago (by
+//! [`LiveCredentials::rotate`](crate::LiveCredentials::rotate) or a follower). So at most one
+//! extra request per refused request, and none at all outside a rotation.
+//!
+//! The request must be cloneable to be sent twice: `http::Request<B>` with `B: Clone` (such as
+//! `Full<Bytes>`), or a `reqwest::Request` whose body is not a stream (with the `reqwest`
+//! feature); a request whose body cannot be cloned is sent once, and its `401` returned. The
+//! copy is made only while a previous key is usable.
+//!
+//! Requires the `rotation` and `tower` features. reqwest-middleware clients get the same retry
+//! from [`TokenAuthMiddleware`](crate::reqwest::TokenAuthMiddleware) itself.
+
+use std::future::{ready, Ready};
+
+use http::{Request, Response};
+use tower::retry::{Policy, RetryLayer};
+
+use crate::token_auth::TokenAuthLayer;
+
+/// A `tower::retry` policy: a request refused with `401` once more with the previous key. See
+/// the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct RetryWithPreviousKey {
+    token: TokenAuthLayer,
+}
+
+impl RetryWithPreviousKey {
+    /// Retries requests signed by `token` (its key, scheme and header name): put the policy's
+    /// `RetryLayer` inside that layer.
+    pub fn new(token: &TokenAuthLayer) -> Self {
+        Self { token: token.clone() }
+    }
+
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn token(&self) -> &TokenAuthLayer {
+        &self.token
+    }
+
+    /// `RetryLayer::new(RetryWithPreviousKey::new(token))`.
+    pub fn layer(token: &TokenAuthLayer) -> RetryLayer<Self> {
+        RetryLayer::new(Self::new(token))
+    }
+}
+
+impl<B: Clone, ResBody, E> Policy<Request<B>, Response<ResBody>, E> for RetryWithPreviousKey {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, request: &mut Request<B>, result: &mut Result<Response<ResBody>, E>) -> Option<Ready<()>> {
+        let status = result.as_ref().ok()?.status();
+        self.token.use_previous_key(status, request.headers_mut()).then(|| ready(()))
+    }
+
+    fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
+        if !self.token.may_retry(request.headers()) {
+            return None;
+        }
+        let mut clone = Request::new(request.body().clone());
+        *clone.method_mut() = request.method().clone();
+        *clone.uri_mut() = request.uri().clone();
+        *clone.version_mut() = request.version();
+        *clone.headers_mut() = request.headers().clone();
+        *clone.extensions_mut() = request.extensions().clone();
+        Some(clone)
+    }
+}
