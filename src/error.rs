@@ -149,9 +149,7 @@ impl fmt::Display for LoadError {
         match problem {
             LoadProblem::NotSet => f.write_str("not set"),
             LoadProblem::Io(kind) => write!(f, "{kind}"),
-            LoadProblem::NotAFile => {
-                f.write_str("not a regular file (a directory, FIFO, socket or device)")
-            }
+            LoadProblem::NotAFile => f.write_str("not a regular file (a directory, FIFO, socket or device)"),
             LoadProblem::TooLarge { max_bytes } => {
                 write!(f, "larger than {max_bytes} bytes, too large to hold credentials")
             }

@@ -117,8 +117,12 @@ impl fmt::Display for FollowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Load(error) => write!(f, "{error}"),
-            Self::Spawn(kind) => write!(f, "cannot start the thread that follows jocloud credentials: {kind}"),
-            Self::Stopped => f.write_str("the jocloud credentials follower stopped; keys are no longer reloaded"),
+            Self::Spawn(kind) => {
+                write!(f, "cannot start the thread that follows jocloud credentials: {kind}")
+            }
+            Self::Stopped => {
+                f.write_str("the jocloud credentials follower stopped; keys are no longer reloaded")
+            }
         }
     }
 }
@@ -188,7 +192,11 @@ impl LiveCredentialSet {
 }
 
 /// Starts the thread that reads `source` every interval and feeds `follower` what it read.
-fn spawn(source: CredentialsSource, options: FollowOptions, mut follower: Follower) -> Result<(), FollowError> {
+fn spawn(
+    source: CredentialsSource,
+    options: FollowOptions,
+    mut follower: Follower,
+) -> Result<(), FollowError> {
     let interval = options.interval;
     std::thread::Builder::new()
         .name("jocloud-auth-follow".into())
@@ -231,7 +239,10 @@ enum Step {
 enum Target {
     Client(WeakCredentials),
     /// With the keys replaced within their grace period, and when it ends (`None`: never).
-    Server { set: WeakSet, retiring: Vec<(Credentials, Option<Instant>)> },
+    Server {
+        set: WeakSet,
+        retiring: Vec<(Credentials, Option<Instant>)>,
+    },
 }
 
 /// The follower's state, fed one read at a time with the time of the read.
@@ -321,13 +332,19 @@ impl Follower {
 
 /// Tells the user about a problem with the source: never its content, which errors never hold.
 /// A reporting callback that panics is not allowed to stop the follower.
-fn report(source: &CredentialsSource, error: &FollowError, on_error: Option<&(dyn Fn(&FollowError) + Send + Sync)>) {
+fn report(
+    source: &CredentialsSource,
+    error: &FollowError,
+    on_error: Option<&(dyn Fn(&FollowError) + Send + Sync)>,
+) {
     #[cfg(feature = "tracing")]
     match error {
         FollowError::Stopped => {
             tracing::error!(source = %source.describe(), %error, "jocloud credentials follower stopped")
         }
-        _ => tracing::warn!(source = %source.describe(), %error, "jocloud credentials not reloaded; keeping the last good key"),
+        _ => {
+            tracing::warn!(source = %source.describe(), %error, "jocloud credentials not reloaded; keeping the last good key")
+        }
     }
     #[cfg(not(feature = "tracing"))]
     let _ = source;
@@ -531,6 +548,9 @@ mod tests {
     fn option_values_saturate() {
         assert_eq!(FollowOptions::default().interval(Duration::ZERO).interval, MIN_INTERVAL);
         assert_eq!(FollowOptions::default().interval(Duration::MAX).interval, MAX_INTERVAL);
-        assert_eq!(FollowOptions::default().interval(Duration::from_millis(20)).interval, Duration::from_millis(20));
+        assert_eq!(
+            FollowOptions::default().interval(Duration::from_millis(20)).interval,
+            Duration::from_millis(20)
+        );
     }
 }

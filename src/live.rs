@@ -126,7 +126,9 @@ impl LiveCredentials {
 
     /// Ends the grace period of the previous key now: no request is retried with it any more.
     pub fn forget_previous(&self) {
-        self.update(|keys| keys.previous.is_some().then(|| Keys { token: keys.token.clone(), previous: None }));
+        self.update(|keys| {
+            keys.previous.is_some().then(|| Keys { token: keys.token.clone(), previous: None })
+        });
     }
 
     /// Publishes what `change` makes of the current keys, if anything, with no other writer in
@@ -152,9 +154,15 @@ impl LiveCredentials {
 
     /// The previous key's value for a request that was sent with `sent` and refused: only if
     /// `sent` is the current key's value and the previous key's grace period runs at `now`.
-    pub(crate) fn retry_value(&self, scheme: Scheme, sent: &HeaderValue, now: Instant) -> Option<HeaderValue> {
+    pub(crate) fn retry_value(
+        &self,
+        scheme: Scheme,
+        sent: &HeaderValue,
+        now: Instant,
+    ) -> Option<HeaderValue> {
         let keys = self.shared.keys.load();
-        let previous = keys.previous.as_ref().filter(|previous| previous.until.is_none_or(|until| now < until))?;
+        let previous =
+            keys.previous.as_ref().filter(|previous| previous.until.is_none_or(|until| now < until))?;
         (keys.token.value(scheme) == sent).then(|| previous.token.value(scheme).clone())
     }
 
@@ -291,7 +299,6 @@ impl fmt::Debug for LiveCredentialSet {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +332,6 @@ mod tests {
         });
         assert_eq!(undone, Vec::<usize>::new(), "rotations undone by the other writer");
     }
-
 
     #[test]
     fn rotating_by_hand_keeps_the_previous_key_for_the_grace_period() {

@@ -84,7 +84,11 @@ impl RetryWithPreviousKey {
 impl<B: Clone, ResBody, E> Policy<Request<B>, Response<ResBody>, E> for RetryWithPreviousKey {
     type Future = Ready<()>;
 
-    fn retry(&mut self, request: &mut Request<B>, result: &mut Result<Response<ResBody>, E>) -> Option<Ready<()>> {
+    fn retry(
+        &mut self,
+        request: &mut Request<B>,
+        result: &mut Result<Response<ResBody>, E>,
+    ) -> Option<Ready<()>> {
         let status = result.as_ref().ok()?.status();
         self.token.use_previous_key(status, request.headers_mut()).then(|| ready(()))
     }

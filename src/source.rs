@@ -123,10 +123,7 @@ impl CredentialsSource {
 /// the directory `..data` points to, and `..data` must point there still afterwards: a read
 /// cannot straddle an update. Elsewhere they are read one after the other. Errors name the
 /// files as the caller gave them.
-fn read_one_version(
-    id: &Path,
-    secret: &Path,
-) -> Result<(Zeroizing<String>, Zeroizing<String>), LoadError> {
+fn read_one_version(id: &Path, secret: &Path) -> Result<(Zeroizing<String>, Zeroizing<String>), LoadError> {
     let named = |path: &Path, read: Result<Zeroizing<String>, LoadProblem>| {
         read.map_err(|problem| LoadError::File { path: path.to_owned(), problem })
     };

@@ -175,7 +175,10 @@ fn environment_variables() {
     );
 
     std::env::set_var(ID, "qawsedrftg");
-    assert_eq!(Credentials::from_env().unwrap_err(), LoadError::EnvVar { name: "JOCLOUD_SECRET_KEY", problem: LoadProblem::NotSet });
+    assert_eq!(
+        Credentials::from_env().unwrap_err(),
+        LoadError::EnvVar { name: "JOCLOUD_SECRET_KEY", problem: LoadProblem::NotSet }
+    );
 
     #[cfg(unix)]
     {

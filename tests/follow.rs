@@ -17,8 +17,8 @@ use std::{
 
 use http::{HeaderValue, Request};
 use jocloud_auth::{
-    token_auth::TokenAuthLayer, Credentials, CredentialsSource, FollowError, FollowOptions, LiveCredentialSet,
-    LiveCredentials, LoadError, LoadProblem,
+    token_auth::TokenAuthLayer, Credentials, CredentialsSource, FollowError, FollowOptions,
+    LiveCredentialSet, LiveCredentials, LoadError, LoadProblem,
 };
 use kubelet::SecretVolume;
 use tower::{Layer, ServiceExt};
@@ -127,11 +127,9 @@ fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     let kept = tempfile::tempdir().unwrap();
     let moved = kept.path().join("volume");
     fs::rename(volume.path(), &moved).unwrap();
-    let not_found = |e: &FollowError| {
-        matches!(e, FollowError::Load(e) if *e.problem() == LoadProblem::Io(std::io::ErrorKind::NotFound))
-    };
+    let not_found = |e: &FollowError| matches!(e, FollowError::Load(e) if *e.problem() == LoadProblem::Io(std::io::ErrorKind::NotFound));
     wait_until(LIMIT, || reports.lock().unwrap().iter().any(not_found))
-    .expect("the missing directory is reported");
+        .expect("the missing directory is reported");
     assert_eq!(sent(&credentials), good);
     for error in reports.lock().unwrap().iter() {
         assert!(!error.to_string().contains("hunter2"), "{error}");
@@ -167,9 +165,12 @@ fn the_follower_ends_with_the_last_handle() {
     let alive = Arc::new(());
     let options = {
         let alive = alive.clone();
-        FollowOptions::default().interval(Duration::from_millis(5)).on_error(move |_| { let _ = &alive; })
+        FollowOptions::default().interval(Duration::from_millis(5)).on_error(move |_| {
+            let _ = &alive;
+        })
     };
-    let credentials = LiveCredentials::follow(CredentialsSource::dir(volume.path()), options.clone()).unwrap();
+    let credentials =
+        LiveCredentials::follow(CredentialsSource::dir(volume.path()), options.clone()).unwrap();
     let set = LiveCredentialSet::follow(CredentialsSource::dir(volume.path()), options).unwrap();
     let layer = TokenAuthLayer::live(&credentials);
     drop(credentials);
@@ -195,10 +196,15 @@ fn a_follower_passes_through_anything_at_the_path() {
             .on_error(move |error| reports.lock().unwrap().push(error.clone()))
     };
     let credentials = LiveCredentials::follow(CredentialsSource::file(&path), options).unwrap();
-    let not_a_file = FollowError::Load(LoadError::File { path: path.clone(), problem: LoadProblem::NotAFile });
+    let not_a_file =
+        FollowError::Load(LoadError::File { path: path.clone(), problem: LoadProblem::NotAFile });
 
-    let hostile: [(&str, Box<dyn Fn(&std::path::Path)>); 4] = [
-        ("fifo", Box::new(|at| assert!(std::process::Command::new("mkfifo").arg(at).status().unwrap().success()))),
+    type Make = Box<dyn Fn(&std::path::Path)>;
+    let hostile: [(&str, Make); 4] = [
+        (
+            "fifo",
+            Box::new(|at| assert!(std::process::Command::new("mkfifo").arg(at).status().unwrap().success())),
+        ),
         ("device", Box::new(|at| std::os::unix::fs::symlink("/dev/zero", at).unwrap())),
         ("socket", Box::new(|at| std::mem::forget(std::os::unix::net::UnixListener::bind(at).unwrap()))),
         ("directory", Box::new(|at| fs::create_dir(at).unwrap())),

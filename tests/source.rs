@@ -7,7 +7,9 @@ mod kubelet;
 
 use std::{fs, io::ErrorKind};
 
-use jocloud_auth::{Credentials, CredentialsSource, InvalidCredentials, LoadError, LoadProblem, Part, Scheme};
+use jocloud_auth::{
+    Credentials, CredentialsSource, InvalidCredentials, LoadError, LoadProblem, Part, Scheme,
+};
 
 fn token(credentials: &Credentials) -> String {
     credentials.header_value(Scheme::Base).to_str().unwrap().to_owned()
@@ -78,18 +80,21 @@ fn errors_name_the_file_and_never_the_content() {
     );
 
     fs::write(&secret, b"hunter2\xff\xfe").unwrap();
-    assert_eq!(source.load().unwrap_err(), LoadError::File { path: secret.clone(), problem: LoadProblem::NotUnicode });
+    assert_eq!(
+        source.load().unwrap_err(),
+        LoadError::File { path: secret.clone(), problem: LoadProblem::NotUnicode }
+    );
 
     fs::write(&secret, "hunter2".repeat(4000)).unwrap();
     let too_large = source.load().unwrap_err();
-    assert_eq!(too_large, LoadError::File { path: secret.clone(), problem: LoadProblem::TooLarge { max_bytes: 16 * 1024 } });
+    assert_eq!(
+        too_large,
+        LoadError::File { path: secret.clone(), problem: LoadProblem::TooLarge { max_bytes: 16 * 1024 } }
+    );
     // 16 KiB exactly is read, and then refused for what it holds.
     fs::write(&secret, "s".repeat(16 * 1024)).unwrap();
     let read = source.load().unwrap_err();
-    assert!(
-        matches!(read.problem(), LoadProblem::Invalid(InvalidCredentials::TooLong { .. })),
-        "{read:?}"
-    );
+    assert!(matches!(read.problem(), LoadProblem::Invalid(InvalidCredentials::TooLong { .. })), "{read:?}");
 
     fs::write(&secret, "hunter2\u{200b}").unwrap();
     let invisible = source.load().unwrap_err();
@@ -177,11 +182,23 @@ fn what_is_not_a_regular_file_is_refused_without_blocking() {
     fs::write(&good, "qawsedrftg\n").unwrap();
 
     for hostile in [&fifo, &socket, &directory, &device] {
-        let not_a_file = |path: &std::path::Path| LoadError::File { path: path.to_owned(), problem: LoadProblem::NotAFile };
-        assert_eq!(load_unblocked(CredentialsSource::files(hostile, &good)).unwrap_err(), not_a_file(hostile));
-        assert_eq!(load_unblocked(CredentialsSource::files(&good, hostile)).unwrap_err(), not_a_file(hostile));
+        let not_a_file = |path: &std::path::Path| LoadError::File {
+            path: path.to_owned(),
+            problem: LoadProblem::NotAFile,
+        };
+        assert_eq!(
+            load_unblocked(CredentialsSource::files(hostile, &good)).unwrap_err(),
+            not_a_file(hostile)
+        );
+        assert_eq!(
+            load_unblocked(CredentialsSource::files(&good, hostile)).unwrap_err(),
+            not_a_file(hostile)
+        );
         assert_eq!(load_unblocked(CredentialsSource::file(hostile)).unwrap_err(), not_a_file(hostile));
         let message = not_a_file(hostile).to_string();
-        assert!(message.contains(&*hostile.to_string_lossy()) && message.contains("not a regular file"), "{message}");
+        assert!(
+            message.contains(&*hostile.to_string_lossy()) && message.contains("not a regular file"),
+            "{message}"
+        );
     }
 }

@@ -107,7 +107,9 @@ fn no_freed_buffer_holds_the_secret() {
         }
     };
     check("Credentials::new", &mut || drop(Credentials::new("qawsedrftg", owned.take().unwrap()).unwrap()));
-    check("a refused secret", &mut || drop(Credentials::new("id", refused.take().unwrap()).unwrap_err()));
+    check("a refused secret", &mut || {
+        let _ = Credentials::new("id", refused.take().unwrap()).unwrap_err();
+    });
     check("FromStr", &mut || drop(text.parse::<Credentials>().unwrap()));
     check("one id:secret file", &mut || drop(file("pair").load().unwrap()));
     check("a long file", &mut || drop(file("long").load().unwrap()));

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use jocloud_auth::{Credentials, CredentialsError, CredentialsSource, Scheme};
+use jocloud_auth::{Credentials, CredentialsSource, InvalidCredentials, LoadError, LoadProblem, Scheme};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|contents: Vec<u8>| {
@@ -12,7 +12,7 @@ fuzz_target!(|contents: Vec<u8>| {
     file.1.write_all(&contents).unwrap();
     file.1.flush().unwrap();
     let loaded = CredentialsSource::file(&file.0).load();
-    let expected: Option<Result<Credentials, CredentialsError>> =
+    let expected: Option<Result<Credentials, InvalidCredentials>> =
         std::str::from_utf8(&contents).ok().map(|text| {
             let line = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
             line.parse()
@@ -21,12 +21,14 @@ fuzz_target!(|contents: Vec<u8>| {
         (Ok(loaded), Some(Ok(expected))) => {
             assert_eq!(loaded.header_value(Scheme::Base), expected.header_value(Scheme::Base));
         }
-        (Err(CredentialsError::InFile { path, problem }), Some(Err(expected))) => {
+        (Err(LoadError::File { path, problem: LoadProblem::Invalid(problem) }), Some(Err(expected))) => {
             assert_eq!(path, file.0);
-            assert_eq!(*problem, expected);
+            assert_eq!(problem, expected);
         }
-        (Err(CredentialsError::NotUnicodeFile { path }), None) => assert_eq!(path, file.0),
-        (Err(CredentialsError::FileTooLarge { .. }), _) => assert!(contents.len() > 16 * 1024),
+        (Err(LoadError::File { path, problem: LoadProblem::NotUnicode }), None) => assert_eq!(path, file.0),
+        (Err(LoadError::File { problem: LoadProblem::TooLarge { .. }, .. }), _) => {
+            assert!(contents.len() > 16 * 1024)
+        }
         (loaded, expected) => panic!("loaded {loaded:?}, expected {expected:?}"),
     }
     let _ = std::fs::remove_file(&file.0);
