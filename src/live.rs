@@ -67,7 +67,7 @@ struct ClientShared {
 /// What a [`LiveCredentials`] holds at one moment.
 struct Keys {
     token: EncodedToken,
-    /// The key rotated out last, for [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey)
+    /// The key rotated out last, for `retry::RetryWithPreviousKey` (features `rotation` and `tower`)
     /// until the grace period ends.
     previous: Option<Previous>,
 }
@@ -102,8 +102,8 @@ impl LiveCredentials {
     ///
     /// Rotating by hand is then as safe as following a source, in either order: if the server
     /// has not learnt the new key yet, a request it refuses with `401` is sent once more with
-    /// the previous key, by [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey) on a
-    /// tower stack or by [`TokenAuthMiddleware`](crate::reqwest::TokenAuthMiddleware) on
+    /// the previous key, by `retry::RetryWithPreviousKey` (features `rotation` and `tower`) on a
+    /// tower stack or by `reqwest::TokenAuthMiddleware` (feature `reqwest`) on
     /// reqwest. Rotating to the key already current changes nothing.
     ///
     /// The token is encoded here, once, not per request. Concurrent rotations (by hand, by a

@@ -22,19 +22,19 @@
 //! [`TokenAuthMiddleware`] adds the token exactly as the [`TokenAuthLayer`] it is built from
 //! does: static or live keys, scheme, header name, insert policy, and the scope outside which
 //! the header is removed, with a [sensitive](http::HeaderValue::is_sensitive) value. Built from
-//! a [live](TokenAuthLayer::live) layer, it also sends a request refused with `401` once more
+//! a live layer (`TokenAuthLayer::live`, feature `rotation`), it also sends a request refused with `401` once more
 //! with the previous key while its grace period runs, as
-//! [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey) does on a tower stack, so a
+//! `retry::RetryWithPreviousKey` does on a tower stack, so a
 //! rotation has no `401` window whichever side reads the new key first. A request whose body is
 //! a stream cannot be sent twice: it is sent once, and its `401` returned.
 //!
-//! With the `trace-id` feature, [`TraceIdMiddleware`] gives each request exactly one non-empty
-//! `traceId`, as [`TraceIdLayer`](crate::trace_id::TraceIdLayer) does, and puts the
-//! [`TraceId`](crate::trace_id::TraceId) into the middleware extensions.
+//! With the `trace-id` feature, `TraceIdMiddleware` gives each request exactly one non-empty
+//! `traceId`, as `trace_id::TraceIdLayer` does, and puts the `trace_id::TraceId` into the
+//! middleware extensions.
 //!
-//! A tower stack over a `reqwest::Client` works as well: [`TokenAuth`],
-//! [`SetTraceId`](crate::trace_id::SetTraceId) and, with `rotation` and `tower`,
-//! `RetryWithPreviousKey` serve `reqwest::Request`.
+//! A tower stack over a `reqwest::Client` works as well: [`TokenAuth`], `trace_id::SetTraceId`
+//! (with `trace-id`) and `retry::RetryWithPreviousKey` (with `rotation` and `tower`) serve
+//! `reqwest::Request`.
 //!
 //! # Redirects
 //!
