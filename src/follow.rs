@@ -506,12 +506,13 @@ mod tests {
 
     #[test]
     fn a_follower_with_nothing_left_to_feed_is_gone() {
+        let t0 = Instant::now();
         let (credentials, mut follower) = client("a");
         drop(credentials);
-        assert_eq!(follower.step(Ok(key("a")), Instant::now()), Step::Gone);
+        assert_eq!(follower.step(Ok(key("a")), t0), Step::Gone);
         let (set, mut follower) = server("a");
         drop(set);
-        assert_eq!(follower.step(Ok(key("a")), Instant::now()), Step::Gone);
+        assert_eq!(follower.step(Ok(key("a")), t0), Step::Gone);
     }
 
     #[test]
