@@ -139,3 +139,85 @@ fn poll_ready_forwards_readiness_and_errors() {
     assert_eq!(service.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
     assert_eq!(service.get_ref().0, 2);
 }
+
+/// The same rules for reqwest: a reqwest-middleware client with `TraceIdMiddleware` and a
+/// `reqwest::Client` under `SetTraceId`, each against a loopback server that reports the query
+/// it got, exactly as it came.
+#[cfg(feature = "reqwest")]
+mod over_reqwest {
+    use std::sync::{Arc, Mutex};
+
+    use jocloud_auth::reqwest::TraceIdMiddleware;
+    use reqwest_middleware::{Middleware, Next};
+
+    use super::*;
+
+    /// Records the `TraceId` the middleware before it put into the extensions.
+    struct Recorder(Arc<Mutex<Option<TraceId>>>);
+
+    #[async_trait::async_trait]
+    impl Middleware for Recorder {
+        async fn handle(
+            &self,
+            request: reqwest::Request,
+            extensions: &mut http::Extensions,
+            next: Next<'_>,
+        ) -> reqwest_middleware::Result<reqwest::Response> {
+            *self.0.lock().unwrap() = extensions.get::<TraceId>().cloned();
+            next.run(request, extensions).await
+        }
+    }
+
+    /// The `traceId` values a server decodes from `query`.
+    fn trace_ids(query: &str) -> Vec<String> {
+        form_urlencoded::parse(query.as_bytes())
+            .filter(|(name, _)| name == "traceId")
+            .map(|(_, value)| value.into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn exactly_one_non_empty_trace_id_leaves_on_both_reqwest_paths() {
+        bounded(async {
+            let server = serve(service_fn(|request: Request<Incoming>| {
+                ready(text(request.uri().query().unwrap_or_default().to_owned()))
+            }))
+            .await;
+            let recorded = Arc::new(Mutex::new(None));
+            let middleware = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+                .with(TraceIdMiddleware::new())
+                .with(Recorder(recorded.clone()))
+                .build();
+            let tower_client = SetTraceId::new(reqwest::Client::new());
+
+            for (query, callers) in [
+                ("", None),
+                ("traceId=", None),
+                ("a=1&traceId=&b=2", None),
+                ("trace%49d=x", Some("x")),
+                ("traceId=&traceId=second&traceId=third", Some("second")),
+                ("traceid=lowercase-is-another-name", None),
+            ] {
+                let url = server.url(&format!("/p?{query}"));
+                let via_middleware = middleware.get(&url).send().await.unwrap().text().await.unwrap();
+                let request = reqwest::Client::new().get(&url).build().unwrap();
+                let via_tower = tower_client.clone().oneshot(request).await.unwrap().text().await.unwrap();
+
+                let recorded = recorded.lock().unwrap().take().expect("the TraceId is in the extensions");
+                assert_eq!(trace_ids(&via_middleware), [recorded.as_str()], "middleware: {query}");
+                let sent = trace_ids(&via_tower);
+                assert_eq!(sent.len(), 1, "tower: {query} became {via_tower}");
+                for id in [recorded.as_str(), &sent[0]] {
+                    assert!(!id.is_empty(), "{query}");
+                    if let Some(callers) = callers {
+                        assert_eq!(id, callers, "{query}");
+                    }
+                }
+                if callers.is_none() {
+                    assert_ne!(recorded.as_str(), sent[0], "a fresh ID per request: {query}");
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -45,6 +45,7 @@ impl SecretVolume {
         }
     }
 
+    #[allow(dead_code)] // not every test binary reads it
     pub fn data_dir(&self) -> PathBuf {
         self.path().join(fs::read_link(self.path().join("..data")).unwrap())
     }
