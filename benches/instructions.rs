@@ -32,7 +32,7 @@ fn prepare(variants: &[Variant], id: &str, request: fn() -> Request<Bytes>) -> (
 #[bench::client_set_request_header(CLIENT, "set_request_header", client_request)]
 #[bench::client_token_auth(CLIENT, "token_auth", client_request)]
 #[bench::client_token_auth_if_missing(CLIENT, "token_auth_if_missing", client_request)]
-#[bench::client_token_auth_scoped(CLIENT, "token_auth_scoped", client_request)]
+#[bench::client_token_auth_named_host(CLIENT, "token_auth_named_host", client_request)]
 #[bench::client_token_auth_live(CLIENT, "token_auth_live", client_request)]
 #[bench::server_baseline(SERVER, "baseline", server_request)]
 #[bench::server_validate_token_1_accept(SERVER, "validate_token_1_accept", server_request)]

@@ -13,7 +13,6 @@ use std::{
 use bytes::Bytes;
 use http::{
     header::{ACCEPT, CONTENT_TYPE, USER_AGENT},
-    uri::Authority,
     HeaderValue, Method, Request, Response, StatusCode, Uri,
 };
 use jocloud_auth::{
@@ -49,12 +48,11 @@ pub const CLIENT: &[Variant] = &[
         make: || runner(TokenAuthLayer::new(&credentials()).policy(InsertPolicy::IfMissing).layer(Echo)),
     },
     Variant {
-        id: "token_auth_scoped",
+        id: "token_auth_named_host",
         make: || {
-            let layer = TokenAuthLayer::new(&credentials())
-                .https_only()
-                .for_host(Authority::from_static("ai.jocloud.com"));
-            runner(layer.layer(Echo))
+            runner(
+                TokenAuthLayer::new(&credentials()).for_host("ai.jocloud.com".parse().unwrap()).layer(Echo),
+            )
         },
     },
     Variant {

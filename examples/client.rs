@@ -13,12 +13,14 @@
 use std::{error::Error, process::ExitCode, time::Duration};
 
 use bytes::Bytes;
-use http::{uri::Authority, Request, Uri};
+use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
-    retry::RetryWithPreviousKey, token_auth::TokenAuthLayer, trace_id::TraceIdLayer, CredentialsSource,
-    FollowOptions, LiveCredentials,
+    retry::RetryWithPreviousKey,
+    token_auth::{HostPattern, TokenAuthLayer},
+    trace_id::TraceIdLayer,
+    CredentialsSource, FollowOptions, LiveCredentials,
 };
 use jocloud_auth_examples::{exit, Args, RetrySafe};
 use tower::{ServiceBuilder, ServiceExt};
@@ -42,10 +44,11 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
         FollowOptions::default().on_error(|error| eprintln!("client: {error}; keeping the last good key"));
     // Followed for as long as `credentials` or a service built from it is alive.
     let credentials = LiveCredentials::follow(CredentialsSource::dir(&dir), options)?;
-    let host: Authority = url.authority().ok_or("the URL has no host")?.clone();
+    // The token goes to the host of `--url` only, and over plain HTTP only if that URL says so.
+    let host: HostPattern = url.authority().ok_or("the URL has no host")?.as_str().parse()?;
     let mut token = TokenAuthLayer::live(&credentials).for_host(host);
-    if url.scheme_str() == Some("https") {
-        token = token.https_only();
+    if url.scheme_str() == Some("http") {
+        token = token.allow_http();
     }
     // From the outside in: a traceId per logical request, an overall timeout, retries that are
     // safe to repeat, the token, then (inside it, where it sees the key sent) one retry with

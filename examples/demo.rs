@@ -13,11 +13,14 @@
 use std::{error::Error, future::IntoFuture, process::ExitCode, time::Duration};
 
 use bytes::Bytes;
-use http::{uri::Authority, Request, StatusCode, Uri};
+use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
-    token_auth::TokenAuthLayer, trace_id::TraceIdLayer, validate::ValidateTokenLayer, Credentials,
+    token_auth::{HostPattern, TokenAuthLayer},
+    trace_id::TraceIdLayer,
+    validate::ValidateTokenLayer,
+    Credentials,
 };
 use jocloud_auth_examples::{exit, mock_jocloud, print_headers, RetrySafe};
 use serde_json::json;
@@ -55,14 +58,15 @@ async fn run() -> Result<(), BoxError> {
 
 /// Sends the example request through the recommended client stack and prints the exchange.
 async fn send(credentials: &Credentials, url: &Uri) -> Result<StatusCode, BoxError> {
-    // The mock is plain HTTP on loopback; against jocloud itself, add `.https_only()` and use
-    // an HTTPS connector (hyper-rustls or hyper-tls).
-    let host: Authority = url.authority().ok_or("the URL has no host")?.clone();
+    // The mock is plain HTTP on loopback, so it is named and plain HTTP allowed. Against jocloud
+    // itself the default scope is right (HTTPS to jocloud's hosts): use an HTTPS connector
+    // (hyper-rustls or hyper-tls) and neither option.
+    let mock: HostPattern = url.authority().ok_or("the URL has no host")?.as_str().parse()?;
     let client = ServiceBuilder::new()
         .layer(TraceIdLayer::new()) // one traceId per logical request, shared by its retries
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
         .layer(tower::retry::RetryLayer::new(RetrySafe { remaining: 2 }))
-        .layer(TokenAuthLayer::new(credentials).for_host(host))
+        .layer(TokenAuthLayer::new(credentials).for_host(mock).allow_http())
         .map_request(|request: Request<Full<Bytes>>| {
             // Innermost: shows exactly what goes on the wire.
             println!("-> {} {} {:?}", request.method(), request.uri(), request.version());

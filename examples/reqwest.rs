@@ -49,9 +49,11 @@ async fn run() -> Result<(), BoxError> {
     println!("mock jocloud endpoint on http://{addr}, another server on http://{elsewhere_addr}\n");
 
     // The documented setup: the middleware scoped to the endpoint, the client built with its
-    // redirect policy. Against jocloud itself, add `.https_only()` and a TLS feature of reqwest.
-    let token =
-        TokenAuthMiddleware::new(TokenAuthLayer::new(&credentials).for_host(addr.to_string().parse()?));
+    // redirect policy. The mock is named and plain HTTP allowed; against jocloud itself, the
+    // default scope is right: use neither option, and a TLS feature of reqwest.
+    let token = TokenAuthMiddleware::new(
+        TokenAuthLayer::new(&credentials).for_host(addr.to_string().parse()?).allow_http(),
+    );
     let client = reqwest::Client::builder().redirect(token.redirect_policy()).build()?;
     let client = reqwest_middleware::ClientBuilder::new(client).with(token).build();
 

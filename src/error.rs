@@ -1,6 +1,7 @@
-//! The two ways getting credentials fails: the values are invalid ([`InvalidCredentials`]), or
-//! they could not be loaded from where they are kept ([`LoadError`]). Neither ever holds any
-//! part of a secret, nor any content of a file.
+//! The crate's errors. Getting credentials fails in two ways: the values are invalid
+//! ([`InvalidCredentials`]), or they could not be loaded from where they are kept
+//! ([`LoadError`]); neither ever holds any part of a secret, nor any content of a file. A
+//! client layer's scope refuses a host pattern it cannot use ([`InvalidHost`]).
 
 use std::{error::Error, fmt, io, path::PathBuf};
 
@@ -167,3 +168,30 @@ impl Error for LoadError {
         }
     }
 }
+
+/// Why a [`HostPattern`](crate::token_auth::HostPattern) was refused. Host patterns are not
+/// secret: the error shows the pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidHost {
+    pattern: String,
+    reason: &'static str,
+}
+
+impl InvalidHost {
+    pub(crate) fn new(pattern: &str, reason: &'static str) -> Self {
+        Self { pattern: pattern.to_owned(), reason }
+    }
+
+    /// The pattern as given.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+}
+
+impl fmt::Display for InvalidHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid host pattern {:?}: {}", self.pattern, self.reason)
+    }
+}
+
+impl Error for InvalidHost {}

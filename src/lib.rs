@@ -25,7 +25,8 @@
 //!
 //! // ...called through a client stack that signs every request.
 //! let client = ServiceBuilder::new().layer(TokenAuthLayer::new(&credentials)).service(server);
-//! let response = client.oneshot(Request::new(String::new())).await?;
+//! let request = Request::post("https://ai.jocloud.com/app/123456/v1/image/sync").body(String::new())?;
+//! let response = client.oneshot(request).await?;
 //! assert_eq!(response.status(), StatusCode::OK);
 //! assert_eq!(response.into_body().collect().await?.to_bytes(), "qawsedrftg");
 //! # Ok(())
@@ -55,8 +56,8 @@
 //!
 //! # Security
 //!
-//! The token is the secret in reversible form and is sent on every request: use HTTPS, and
-//! [scope](token_auth#scope) the client layer to jocloud's hosts. Secrets never appear in
+//! The token is the secret in reversible form and is sent on every request: the client layer's
+//! [scope](token_auth#scope) sends it only over HTTPS to jocloud's hosts unless told otherwise. Secrets never appear in
 //! `Debug` output or errors, header values are marked sensitive, and the buffers this crate
 //! owns are zeroized on drop; copies inside `http`'s `HeaderValue` cannot be.
 #![forbid(unsafe_code)]
@@ -87,6 +88,7 @@ mod accepted;
 mod credentials;
 mod error;
 mod key;
+mod scope;
 mod source;
 pub mod token_auth;
 pub mod validate;
@@ -112,7 +114,7 @@ mod builder;
 pub mod reqwest;
 
 pub use credentials::{Credentials, ParseSchemeError, Scheme, TOKEN_HEADER};
-pub use error::{InvalidCredentials, LoadError, LoadProblem, Part};
+pub use error::{InvalidCredentials, InvalidHost, LoadError, LoadProblem, Part};
 pub use source::CredentialsSource;
 
 #[cfg(feature = "rotation")]

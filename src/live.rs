@@ -42,9 +42,10 @@ use crate::{
 ///     Ok::<_, Infallible>(Response::new(request.headers()[TOKEN_HEADER].clone()))
 /// }));
 ///
-/// let before = client.clone().oneshot(Request::new(())).await?.into_body();
+/// let request = || Request::get("https://ai.jocloud.com/").body(());
+/// let before = client.clone().oneshot(request()?).await?.into_body();
 /// credentials.rotate(&Credentials::new("qawsedrftg", "new-secret")?);
-/// let after = client.oneshot(Request::new(())).await?.into_body();
+/// let after = client.oneshot(request()?).await?.into_body();
 /// assert_ne!(before, after);
 /// # Ok(())
 /// # }

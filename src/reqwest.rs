@@ -6,9 +6,8 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let credentials = Credentials::from_env()?;
-//! let token = TokenAuthMiddleware::new(
-//!     TokenAuthLayer::new(&credentials).https_only().for_host("ai.jocloud.com".parse()?),
-//! );
+//! // HTTPS to jocloud's hosts only: the default scope.
+//! let token = TokenAuthMiddleware::new(TokenAuthLayer::new(&credentials));
 //! // The redirect policy is what keeps reqwest's own redirect-following inside the scope.
 //! let client = reqwest::Client::builder().redirect(token.redirect_policy()).build()?;
 //! let client = reqwest_middleware::ClientBuilder::new(client).with(token).build();
@@ -42,9 +41,15 @@
 //! the hops, and on a redirect to another host removes only `Authorization`, `Cookie`,
 //! `Proxy-Authorization` and `WWW-Authenticate`. A `token` header added before `execute` goes
 //! wherever a `307` names, unless the client is built with
-//! [`redirect_policy`](TokenAuthLayer::redirect_policy), which follows a redirect only where the
-//! token may go and otherwise returns the `3xx` response to the caller. Build the
-//! `reqwest::Client` with it.
+//! [`redirect_policy`](TokenAuthLayer::redirect_policy), which follows a redirect only within
+//! the scope and otherwise returns the `3xx` response. Build the `reqwest::Client` with it.
+//!
+//! reqwest cannot add a header to a hop it follows, so a redirect *into* the scope from outside
+//! it, such as jocloud's answer to plain HTTP (a redirect to HTTPS), would arrive without the
+//! token. [`TokenAuthMiddleware`] follows such a redirect itself, as reqwest would (a `GET`
+//! without the body after `301`, `302` and `303`; the same method and body after `307` and
+//! `308`, if the body can be cloned), adding the token to the HTTPS hop. A tower stack over a
+//! `reqwest::Client` gets the `3xx` response instead: send it `https://` URLs.
 //!
 //! Requires the `reqwest` feature.
 
@@ -53,11 +58,21 @@ use std::{
     task::{Context, Poll},
 };
 
+use http::{
+    header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING},
+    Method, StatusCode,
+};
 use reqwest::{redirect, Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
 use tower_service::Service;
 
-use crate::token_auth::{TokenAuth, TokenAuthLayer};
+use crate::{
+    scope::Target,
+    token_auth::{TokenAuth, TokenAuthLayer},
+};
+
+/// The longest redirect chain followed, as reqwest's own default.
+const MAX_REDIRECTS: usize = 10;
 
 impl TokenAuthLayer {
     /// A reqwest redirect policy that follows a redirect only where this layer would send the
@@ -66,33 +81,30 @@ impl TokenAuthLayer {
     /// reqwest replays every header but `Authorization`, `Cookie`, `Proxy-Authorization` and
     /// `WWW-Authenticate`: with its default policy, a `token` header follows a redirect to any
     /// host. With this one, a redirect is followed only into the
-    /// [scope](crate::token_auth#scope) (for a layer without [`for_host`](Self::for_host), only
-    /// to the host and port the request started at, and with [`https_only`](Self::https_only)
-    /// only over HTTPS), at most ten times. See the [`reqwest` module](crate::reqwest).
+    /// [scope](crate::token_auth#scope), at most ten times: jocloud's `http://` to `https://`
+    /// redirect is followed (and only its HTTPS hop gets the token), one to another host is
+    /// not. See the [`reqwest` module](crate::reqwest).
     #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
     pub fn redirect_policy(&self) -> redirect::Policy {
-        const MAX_REDIRECTS: usize = 10;
         let layer = self.clone();
         redirect::Policy::custom(move |attempt| {
+            let in_scope = |url: &Url| layer.scope_permits(target(url));
             if attempt.previous().len() > MAX_REDIRECTS {
-                return attempt.error("too many redirects");
-            }
-            let same_place = attempt.previous().first().is_some_and(|start| {
-                start.host_str() == attempt.url().host_str()
-                    && start.port_or_known_default() == attempt.url().port_or_known_default()
-            });
-            let follow = in_scope(&layer, attempt.url()) && (layer.names_hosts() || same_place);
-            if follow {
+                attempt.error("too many redirects")
+            } else if in_scope(attempt.url()) && attempt.previous().last().is_some_and(in_scope) {
                 attempt.follow()
             } else {
+                // Out of the scope, or into it from outside: reqwest would replay the request
+                // without the token. [`TokenAuthMiddleware`] follows the second kind itself.
                 attempt.stop()
             }
         })
     }
 }
 
-fn in_scope(layer: &TokenAuthLayer, url: &Url) -> bool {
-    layer.in_scope(url.scheme() == "https", url.host_str(), url.port_or_known_default())
+/// A reqwest URL as the scope sees it.
+fn target(url: &Url) -> Target<'_> {
+    Target { scheme: url.scheme(), host: url.host_str(), port: url.port_or_known_default() }
 }
 
 /// reqwest's own request type, for a `reqwest::Client` (or any other
@@ -112,7 +124,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let layer = self.layer();
-        layer.apply_to_headers(in_scope(layer, request.url()), request.headers_mut());
+        layer.apply_to_headers(layer.in_scope(target(request.url())), request.headers_mut());
         self.get_mut().call(request)
     }
 }
@@ -158,7 +170,32 @@ impl Middleware for TokenAuthMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        self.layer.apply_to_headers(in_scope(&self.layer, request.url()), request.headers_mut());
+        // The first request, then as many redirects as reqwest follows.
+        for _ in 0..=MAX_REDIRECTS {
+            let in_scope = self.layer.in_scope(target(request.url()));
+            self.layer.apply_to_headers(in_scope, request.headers_mut());
+            // Out of the scope, a copy in case the answer is a redirect into it (jocloud's answer
+            // to plain HTTP), which the redirect policy leaves to this loop.
+            let replay = if in_scope { None } else { request.try_clone() };
+            let response = self.send(request, extensions, next.clone()).await?;
+            match replay.and_then(|replay| self.redirect_into_scope(replay, &response)) {
+                Some(redirected) => request = redirected,
+                None => return Ok(response),
+            }
+        }
+        Err(reqwest_middleware::Error::middleware(TooManyRedirects))
+    }
+}
+
+impl TokenAuthMiddleware {
+    /// Sends `request`, and once more with the previous key if a live key's grace period runs
+    /// and the answer is `401`.
+    async fn send(
+        &self,
+        request: Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
         // A copy only while a previous key is usable, and only of a body that can be copied.
         let retry = self.layer.may_retry(request.headers()).then(|| request.try_clone()).flatten();
         let response = next.clone().run(request, extensions).await?;
@@ -169,7 +206,45 @@ impl Middleware for TokenAuthMiddleware {
         }
         Ok(response)
     }
+
+    /// The request to send next if `response` to `request` redirects into the scope, changed as
+    /// reqwest changes a request it follows: after `301`, `302` and `303`, a `GET` (or `HEAD`)
+    /// without a body; after `307` and `308`, the same method and body.
+    fn redirect_into_scope(&self, mut request: Request, response: &Response) -> Option<Request> {
+        let location = response.headers().get(http::header::LOCATION)?.to_str().ok()?;
+        let url = response.url().join(location).ok()?;
+        if !self.layer.scope_permits(target(&url)) {
+            return None;
+        }
+        match response.status() {
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
+                if request.method() != Method::HEAD {
+                    *request.method_mut() = Method::GET;
+                }
+                *request.body_mut() = None;
+                for name in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
+                    request.headers_mut().remove(name);
+                }
+            }
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
+            _ => return None,
+        }
+        *request.url_mut() = url;
+        Some(request)
+    }
 }
+
+/// A redirect chain longer than [`MAX_REDIRECTS`].
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "more than {MAX_REDIRECTS} redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
 
 /// `RetryWithPreviousKey` for a tower stack over a `reqwest::Client`.
 #[cfg(all(feature = "rotation", feature = "tower"))]

@@ -28,7 +28,7 @@
 //!     .service(server);
 //!
 //! credentials.rotate(&new); // the client reads the new key first...
-//! let response = client.oneshot(Request::new(())).await?;
+//! let response = client.oneshot(Request::get("https://ai.jocloud.com/").body(())?).await?;
 //! assert_eq!(response.status(), StatusCode::OK); // ...and the old one still gets through.
 //! # Ok(())
 //! # }

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use http::{uri::Authority, Request, Response};
+//! use http::{Request, Response};
 //! use jocloud_auth::{token_auth::TokenAuthLayer, Credentials, TOKEN_HEADER};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
@@ -14,10 +14,8 @@
 //! let client = service_fn(|request: Request<()>| async move {
 //!     Ok::<_, Infallible>(Response::new(request.headers().get(TOKEN_HEADER).cloned()))
 //! });
-//! let client = TokenAuthLayer::new(&credentials)
-//!     .https_only()
-//!     .for_host(Authority::from_static("ai.jocloud.com"))
-//!     .layer(client);
+//! // jocloud's hosts, over HTTPS: the default scope.
+//! let client = TokenAuthLayer::new(&credentials).layer(client);
 //!
 //! let request = Request::post("https://ai.jocloud.com/app/123456/v1/image/sync").body(())?;
 //! let token = client.clone().oneshot(request).await?.into_body();
@@ -36,11 +34,34 @@
 //!
 //! # Scope
 //!
-//! [`https_only`](TokenAuthLayer::https_only) and [`for_host`](TokenAuthLayer::for_host) limit
-//! which requests get the token. A request outside the scope leaves with **no** token header
-//! at all: the layer removes one that is already there, whether the caller set it (under
+//! The token goes only where it is meant to: by default, over HTTPS to `jocloud.com` and the
+//! names under it (content moderation's `ai.jocloud.com`; with
+//! [`cloud_recording`](TokenAuthLayer::cloud_recording), only `api.jocloud.com` and
+//! `api-oversea.jocloud.com`). A request outside the scope leaves with **no** token header at
+//! all: the layer removes one that is already there, whether the caller set it (under
 //! [`InsertPolicy::IfMissing`]) or a redirect-following layer carried it over from an earlier
-//! hop. Without either method every request is in scope.
+//! hop. So jocloud's answer to a plain-HTTP request, a redirect to HTTPS, is safe to follow:
+//! the HTTP hop carries no token, the HTTPS one does. With the `tracing` feature, each request
+//! sent without the token for being out of scope is a `DEBUG` event naming its scheme and host.
+//!
+//! Two opt-outs, each named for what it does:
+//!
+//! - [`for_host`](TokenAuthLayer::for_host) sends the token to hosts of your own *instead of*
+//!   jocloud's: a mock, a proxy. A [`HostPattern`] is a host (`127.0.0.1:8080`) or a domain
+//!   with the names under it (`*.example.com`).
+//! - [`allow_http`](TokenAuthLayer::allow_http) lets the token go over plain HTTP, to a
+//!   loopback mock for instance:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let credentials = jocloud_auth::Credentials::new("qawsedrftg", "abcdefghijk")?;
+//! use jocloud_auth::token_auth::TokenAuthLayer;
+//!
+//! let mock = TokenAuthLayer::new(&credentials).for_host("127.0.0.1".parse()?).allow_http();
+//! # let _ = mock;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Layer ordering
 //!
@@ -57,9 +78,9 @@
 //!
 //! # Security
 //!
-//! The token is the secret in reversible form, sent on every request: use HTTPS and a scope.
-//! It lives in a [`HeaderValue`], whose memory this crate cannot zeroize, for as long as the
-//! layer, a service built from it, or a request carrying it does.
+//! The token is the secret in reversible form, sent on every request: keep the default scope,
+//! or one as narrow, and HTTPS. It lives in a [`HeaderValue`], whose memory this crate cannot
+//! zeroize, for as long as the layer, a service built from it, or a request carrying it does.
 
 use std::{
     fmt,
@@ -67,13 +88,15 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{uri::Authority, HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use crate::scope::HostPattern;
 use crate::{
     credentials::{Credentials, EncodedToken, Scheme, TOKEN_HEADER},
     key::Token,
+    scope::{Hosts, Scope, Target},
 };
 
 /// What to do when a request already has the token header.
@@ -89,88 +112,27 @@ pub enum InsertPolicy {
     IfMissing,
 }
 
-/// Which requests get the token.
-#[derive(Clone, Default)]
-struct Scope {
-    https_only: bool,
-    /// Empty: any host. Shared, because services are cloned per request.
-    hosts: Arc<[HostRule]>,
-}
-
-#[derive(Clone, Debug)]
-struct HostRule {
-    /// Lowercase.
-    host: Box<str>,
-    /// `None`: any port.
-    port: Option<u16>,
-}
-
-impl Scope {
-    #[inline]
-    fn permits(&self, uri: &Uri) -> bool {
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let host = uri.authority().map(Authority::host);
-        let port = uri.port_u16().or_else(|| default_port(uri));
-        self.permits_target(https, host, port)
-    }
-
-    /// Whether a request is in scope, given whether it goes over HTTPS, to which host (if the
-    /// URI names one) and to which port.
-    #[inline]
-    fn permits_target(&self, https: bool, host: Option<&str>, port: Option<u16>) -> bool {
-        if self.https_only && !https {
-            return false;
-        }
-        if self.hosts.is_empty() {
-            return true;
-        }
-        let Some(host) = host else {
-            return false;
-        };
-        self.hosts
-            .iter()
-            .any(|rule| rule.host.eq_ignore_ascii_case(host) && rule.port.is_none_or(|p| Some(p) == port))
-    }
-}
-
-fn default_port(uri: &Uri) -> Option<u16> {
-    match uri.scheme_str() {
-        Some("https") => Some(443),
-        Some("http") => Some(80),
-        _ => None,
-    }
-}
-
-impl fmt::Debug for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hosts: Vec<String> = self
-            .hosts
-            .iter()
-            .map(|rule| match rule.port {
-                Some(port) => format!("{}:{port}", rule.host),
-                None => rule.host.to_string(),
-            })
-            .collect();
-        f.debug_struct("Scope").field("https_only", &self.https_only).field("hosts", &hosts).finish()
-    }
-}
-
 /// Adds the jocloud `token` header to requests. See the [module docs](self).
 ///
 /// Cloning it is cheap: a few reference counts.
 #[derive(Clone)]
 pub struct TokenAuthLayer {
     token: Token,
-    scheme: Scheme,
-    /// `None`: [`TOKEN_HEADER`], inserted as the constant, which costs nothing to build, where
-    /// a stored name is cloned for every request.
-    header_name: Option<HeaderName>,
+    /// `None`: the product's word.
+    scheme: Option<Scheme>,
+    header_name: HeaderName,
     policy: InsertPolicy,
     scope: Scope,
+    /// Cloud recording's `AppID` value; `None` for content moderation.
+    app_id: Option<HeaderValue>,
 }
 
+/// The header cloud recording wants beside the token.
+const APP_ID: HeaderName = HeaderName::from_static("appid");
+
 impl TokenAuthLayer {
-    /// A layer that sends `credentials` as `token: Base <base64(id:secret)>`.
+    /// A layer that sends `credentials` as `token: Base <base64(id:secret)>`, over HTTPS to
+    /// jocloud's hosts only: see [scope](self#scope).
     pub fn new(credentials: &Credentials) -> Self {
         Self::with_token(Token::Static(Arc::new(EncodedToken::new(credentials))))
     }
@@ -178,24 +140,39 @@ impl TokenAuthLayer {
     fn with_token(token: Token) -> Self {
         Self {
             token,
-            scheme: Scheme::default(),
-            header_name: None,
+            scheme: None,
+            header_name: TOKEN_HEADER,
             policy: InsertPolicy::default(),
-            scope: Scope::default(),
+            scope: Scope::new(Hosts::Jocloud),
+            app_id: None,
         }
     }
 
-    /// Sends `scheme` as the word before the payload (`Base` unless set).
+    /// For jocloud's cloud recording: sends `AppID: <app_id>` beside the token, with the word
+    /// `Basic`, to `api.jocloud.com` and `api-oversea.jocloud.com` only.
+    ///
+    /// [`scheme`](Self::scheme) and [`for_host`](Self::for_host), called before or after, still
+    /// win. Like the token, the `AppID` header is removed from requests outside the
+    /// [scope](self#scope), and the [policy](Self::policy) applies to it too.
+    #[must_use]
+    pub fn cloud_recording(mut self, app_id: u64) -> Self {
+        self.app_id = Some(HeaderValue::from(app_id));
+        self.scope.set_default_hosts(Hosts::CloudRecording);
+        self
+    }
+
+    /// Sends `scheme` as the word before the payload: `Base` unless set (`Basic` for
+    /// [`cloud_recording`](Self::cloud_recording)).
     #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = scheme;
+        self.scheme = Some(scheme);
         self
     }
 
     /// Sends the token in `name` instead of [`TOKEN_HEADER`].
     #[must_use]
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = (name != TOKEN_HEADER).then_some(name);
+        self.header_name = name;
         self
     }
 
@@ -206,68 +183,74 @@ impl TokenAuthLayer {
         self
     }
 
-    /// Sends the token only on requests whose URI has the `https` scheme, and removes the
-    /// header from any other request. A relative URI (no scheme) is not `https`.
+    /// Sends the token over plain HTTP too, for a loopback mock or a TLS-terminating proxy on
+    /// the same machine: see [scope](self#scope).
     #[must_use]
-    pub fn https_only(mut self) -> Self {
-        self.scope.https_only = true;
+    pub fn allow_http(mut self) -> Self {
+        self.scope.allow_http();
         self
     }
 
-    /// Sends the token only to this host, and removes the header from requests to any other;
-    /// call again to add more hosts.
-    ///
-    /// Hosts compare case-insensitively. An authority with a port matches only that port (a
-    /// URI without one has its scheme's default, 80 or 443); one without a port matches any
-    /// port. Once a host is given, a request whose URI names no host is out of scope.
+    /// Sends the token to `host` instead of jocloud's hosts; call again to add more. See
+    /// [scope](self#scope).
     #[must_use]
-    pub fn for_host(mut self, authority: Authority) -> Self {
-        let rule =
-            HostRule { host: authority.host().to_ascii_lowercase().into(), port: authority.port_u16() };
-        self.scope.hosts = self.scope.hosts.iter().cloned().chain([rule]).collect();
+    pub fn for_host(mut self, host: HostPattern) -> Self {
+        self.scope.add_host(host);
         self
     }
 
-    pub(crate) fn name(&self) -> &HeaderName {
-        static TOKEN: HeaderName = TOKEN_HEADER;
-        self.header_name.as_ref().unwrap_or(&TOKEN)
+    fn word(&self) -> Scheme {
+        let product = if self.app_id.is_some() { Scheme::Basic } else { Scheme::Base };
+        self.scheme.unwrap_or(product)
     }
 
-    /// Adds, keeps or removes the header on one request.
+    /// Adds, keeps or removes the headers on one request.
     fn apply<B>(&self, request: &mut Request<B>) {
-        let in_scope = self.scope.permits(request.uri());
+        let in_scope = self.in_scope(Target::of(request.uri()));
         self.apply_to_headers(in_scope, request.headers_mut());
     }
 
-    /// Adds, keeps or removes the header, given whether the request is in scope.
-    #[inline]
-    pub(crate) fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
-        let name = self.name();
+    /// Whether a request to `target` gets the token; with `tracing`, says why not.
+    pub(crate) fn in_scope(&self, target: Target<'_>) -> bool {
+        let in_scope = self.scope.permits(target);
+        #[cfg(feature = "tracing")]
         if !in_scope {
-            return remove(headers, name);
+            tracing::debug!(
+                scheme = target.scheme,
+                host = target.host.unwrap_or(""),
+                "jocloud token not sent: the request is outside the layer's scope"
+            );
         }
-        if self.policy == InsertPolicy::IfMissing && headers.contains_key(name) {
+        in_scope
+    }
+
+    /// Adds, keeps or removes the headers, given whether the request is in scope.
+    pub(crate) fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
+        if !in_scope {
+            headers.remove(&self.header_name);
+            if self.app_id.is_some() {
+                headers.remove(APP_ID);
+            }
             return;
         }
-        let value = self.token.value(self.scheme);
-        match &self.header_name {
-            None => headers.insert(TOKEN_HEADER, value),
-            Some(name) => headers.insert(name, value),
-        };
+        let keep = self.policy == InsertPolicy::IfMissing;
+        if !(keep && headers.contains_key(&self.header_name)) {
+            headers.insert(&self.header_name, self.token.value(self.word()));
+        }
+        if let Some(app_id) = &self.app_id {
+            if !(keep && headers.contains_key(APP_ID)) {
+                headers.insert(APP_ID, app_id.clone());
+            }
+        }
     }
 }
 
 /// What the other request types (`reqwest`) and the previous-key retry need of a layer.
 #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
 impl TokenAuthLayer {
-    /// Whether a request over HTTPS or not, to `host` (if it names one) and `port`, is in scope.
-    pub(crate) fn in_scope(&self, https: bool, host: Option<&str>, port: Option<u16>) -> bool {
-        self.scope.permits_target(https, host, port)
-    }
-
-    /// Whether the scope names hosts (rather than allowing any).
-    pub(crate) fn names_hosts(&self) -> bool {
-        !self.scope.hosts.is_empty()
+    /// Whether the scope takes in a request to `target`, quietly: for a redirect policy.
+    pub(crate) fn scope_permits(&self, target: Target<'_>) -> bool {
+        self.scope.permits(target)
     }
 
     /// Whether a request sent with `headers` and answered with `status` is to be sent once
@@ -280,7 +263,7 @@ impl TokenAuthLayer {
         let Some(previous) = self.previous_value(headers) else {
             return false;
         };
-        headers.insert(self.name(), previous);
+        headers.insert(&self.header_name, previous);
         true
     }
 
@@ -293,18 +276,12 @@ impl TokenAuthLayer {
     /// The previous key's value, for a request that carries exactly the current key (so it was
     /// in scope, and is not a retry already) while the previous key's grace period runs.
     fn previous_value(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let mut sent = headers.get_all(self.name()).iter();
+        let mut sent = headers.get_all(&self.header_name).iter();
         match (sent.next(), sent.next()) {
-            (Some(sent), None) => self.token.retry_value(self.scheme, sent),
+            (Some(sent), None) => self.token.retry_value(self.word(), sent),
             _ => None,
         }
     }
-}
-
-/// Out of line: leaving the scope is the exception, and its code would crowd the usual path.
-#[cold]
-fn remove(headers: &mut HeaderMap, name: &HeaderName) {
-    headers.remove(name);
 }
 
 impl<S> Layer<S> for TokenAuthLayer {
@@ -319,10 +296,11 @@ impl fmt::Debug for TokenAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenAuthLayer")
             .field("id", &self.token.id())
-            .field("scheme", &self.scheme)
-            .field("header_name", self.name())
+            .field("scheme", &self.word())
+            .field("header_name", &self.header_name)
             .field("policy", &self.policy)
             .field("scope", &self.scope)
+            .field("app_id", &self.app_id)
             .finish_non_exhaustive()
     }
 }
@@ -358,16 +336,22 @@ impl<S> TokenAuth<S> {
         self.map_layer(|layer| layer.policy(policy))
     }
 
-    /// See [`TokenAuthLayer::https_only`].
+    /// See [`TokenAuthLayer::cloud_recording`].
     #[must_use]
-    pub fn https_only(self) -> Self {
-        self.map_layer(TokenAuthLayer::https_only)
+    pub fn cloud_recording(self, app_id: u64) -> Self {
+        self.map_layer(|layer| layer.cloud_recording(app_id))
+    }
+
+    /// See [`TokenAuthLayer::allow_http`].
+    #[must_use]
+    pub fn allow_http(self) -> Self {
+        self.map_layer(TokenAuthLayer::allow_http)
     }
 
     /// See [`TokenAuthLayer::for_host`].
     #[must_use]
-    pub fn for_host(self, authority: Authority) -> Self {
-        self.map_layer(|layer| layer.for_host(authority))
+    pub fn for_host(self, host: HostPattern) -> Self {
+        self.map_layer(|layer| layer.for_host(host))
     }
 
     fn map_layer(self, f: impl FnOnce(TokenAuthLayer) -> TokenAuthLayer) -> Self {

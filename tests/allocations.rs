@@ -12,7 +12,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{uri::Authority, HeaderMap, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use jocloud_auth::{
     token_auth::{InsertPolicy, TokenAuth, TokenAuthLayer},
     Credentials,
@@ -115,7 +115,8 @@ where
         let (allocations, future) = allocations_in(|| service.call(request));
         assert_eq!(allocations, 0, "{what}: call #{attempt} allocated");
         let sent = future.into_inner().unwrap();
-        assert!(sent.headers().contains_key("token"), "{what}: the token was added");
+        let added = ["token", "x-token"].iter().any(|name| sent.headers().contains_key(*name));
+        assert!(added, "{what}: the token was added");
     }
 }
 
@@ -125,9 +126,16 @@ fn token_auth_call_does_not_allocate() {
     let layer = TokenAuthLayer::new(&credentials);
     assert_calls_allocate_nothing("default", layer.layer(Echo));
     assert_calls_allocate_nothing("if-missing", layer.clone().policy(InsertPolicy::IfMissing).layer(Echo));
+    let named =
+        layer.clone().for_host("ai.jocloud.com".parse().unwrap()).for_host("*.example.com".parse().unwrap());
+    assert_calls_allocate_nothing("named hosts", named.layer(Echo));
     assert_calls_allocate_nothing(
-        "scoped",
-        layer.clone().https_only().for_host(Authority::from_static("ai.jocloud.com")).layer(Echo),
+        "custom header name",
+        layer.clone().header_name(HeaderName::from_bytes(b"x-token").unwrap()).layer(Echo),
+    );
+    assert_calls_allocate_nothing(
+        "cloud recording",
+        layer.clone().cloud_recording(10034).for_host("ai.jocloud.com".parse().unwrap()).layer(Echo),
     );
     assert_calls_allocate_nothing("service constructor", TokenAuth::new(Echo, &credentials));
 

@@ -16,7 +16,7 @@ use std::{
 use axum::{routing::post, Extension, Router};
 use bytes::Bytes;
 use common::{bounded, http_client, serve, text, VENDOR_TOKEN};
-use http::{uri::Authority, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jocloud_auth::{
@@ -92,7 +92,7 @@ async fn every_retry_attempt_carries_the_token() {
             // tower-http's timeout answers with an empty body, so the body type needs a Default.
             .map_response(|response: Response<Incoming>| response.map(BodyExt::boxed))
             .layer(tower::retry::RetryLayer::new(RetryServerErrors { remaining: 2 }))
-            .layer(TokenAuthLayer::new(&credentials))
+            .layer(common::on_loopback(TokenAuthLayer::new(&credentials)))
             .service(http_client());
 
         let request = Request::post(server.url("/app/123456/v1/image/sync?traceId=x"))
@@ -119,7 +119,9 @@ async fn an_axum_router_as_the_inner_service() {
         .layer(ValidateTokenLayer::new(&credentials));
 
     let app = TokenAuth::new(router.clone(), &credentials);
-    let request = Request::post("/app/123456/v1/image/sync").body(axum::body::Body::empty()).unwrap();
+    let request = Request::post("https://ai.jocloud.com/app/123456/v1/image/sync")
+        .body(axum::body::Body::empty())
+        .unwrap();
     let response = app.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "qawsedrftg");
@@ -166,29 +168,31 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
     bounded(async {
         let credentials = common::vendor_credentials();
         let pair = redirect_pair(&credentials).await;
-        let a_authority: Authority = pair.a.addr.to_string().parse().unwrap();
+        let a_only = || {
+            TokenAuthLayer::new(&credentials).for_host(pair.a.addr.to_string().parse().unwrap()).allow_http()
+        };
         let get = || Request::get(pair.a.url("/start")).body(Full::<Bytes>::default()).unwrap();
 
         // Recommended order: FollowRedirect outside, a scoped TokenAuth inside it.
         let scoped = ServiceBuilder::new()
             .layer(tower_http_07::follow_redirect::FollowRedirectLayer::new())
-            .layer(TokenAuthLayer::new(&credentials).for_host(a_authority.clone()))
+            .layer(a_only())
             .service(http_client());
         let response = scoped.oneshot(get()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(body_text(response).await, "b got no token");
 
-        // Why the scope matters: unscoped, the custom header follows the redirect to B.
+        // Why the scope matters: scoped to all of loopback, B is in scope and gets the token.
         let unscoped = ServiceBuilder::new()
             .layer(tower_http_07::follow_redirect::FollowRedirectLayer::new())
-            .layer(TokenAuthLayer::new(&credentials))
+            .layer(common::on_loopback(TokenAuthLayer::new(&credentials)))
             .service(http_client());
         assert_eq!(body_text(unscoped.oneshot(get()).await.unwrap()).await, "b got the token");
 
         // And why the order matters: outside FollowRedirect, the token is part of the request
         // FollowRedirect replays, and no scope can take it back.
         let wrong_order = ServiceBuilder::new()
-            .layer(TokenAuthLayer::new(&credentials).for_host(a_authority))
+            .layer(a_only())
             .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
             .service(http_client());
         assert_eq!(body_text(wrong_order.oneshot(get()).await.unwrap()).await, "b got the token");
@@ -203,10 +207,10 @@ async fn a_callers_own_token_header_does_not_follow_a_redirect_out_of_scope() {
     bounded(async {
         let credentials = common::vendor_credentials();
         let pair = redirect_pair(&credentials).await;
-        let a_authority: Authority = pair.a.addr.to_string().parse().unwrap();
+        let a_only = TokenAuthLayer::new(&credentials).for_host(pair.a.addr.to_string().parse().unwrap());
         let client = ServiceBuilder::new()
             .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
-            .layer(TokenAuthLayer::new(&credentials).policy(InsertPolicy::IfMissing).for_host(a_authority))
+            .layer(a_only.allow_http().policy(InsertPolicy::IfMissing))
             .service(http_client());
         // The caller's header is the right token, so A accepts it and redirects.
         let request = Request::get(pair.a.url("/start"))

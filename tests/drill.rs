@@ -89,12 +89,14 @@ async fn drill(first: First) {
     let url = server.url("/app/123456/v1/image/sync");
 
     let reqwest_client = {
-        let token = TokenAuthMiddleware::new(TokenAuthLayer::live(&follow(&reqwest_volume).unwrap()));
+        let token = TokenAuthMiddleware::new(common::on_loopback(TokenAuthLayer::live(
+            &follow(&reqwest_volume).unwrap(),
+        )));
         let client = reqwest::Client::builder().redirect(token.redirect_policy()).build().unwrap();
         reqwest_middleware::ClientBuilder::new(client).with(token).build()
     };
     let hyper_client = {
-        let token = TokenAuthLayer::live(&follow(&hyper_volume).unwrap());
+        let token = common::on_loopback(TokenAuthLayer::live(&follow(&hyper_volume).unwrap()));
         ServiceBuilder::new()
             .layer(token.clone())
             .layer(RetryWithPreviousKey::layer(&token))

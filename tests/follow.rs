@@ -29,10 +29,13 @@ fn key(secret: &str) -> Credentials {
     Credentials::new(ID, secret).unwrap()
 }
 
+fn to_jocloud() -> Request<()> {
+    Request::get("https://ai.jocloud.com/").body(()).unwrap()
+}
+
 /// What a service built from `credentials` sends right now.
 fn sent(credentials: &LiveCredentials) -> HeaderValue {
-    let request =
-        common::now(TokenAuthLayer::live(credentials).layer(common::echo()).oneshot(Request::new(())));
+    let request = common::now(TokenAuthLayer::live(credentials).layer(common::echo()).oneshot(to_jocloud()));
     request.unwrap().headers()["token"].clone()
 }
 
@@ -307,7 +310,7 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
             }));
         let attempts = || async {
             seen.lock().unwrap().clear();
-            client.clone().oneshot(Request::new(())).await.unwrap();
+            client.clone().oneshot(to_jocloud()).await.unwrap();
             seen.lock().unwrap().clone()
         };
         let (a, b) = (common::token_of(&key("key-a")), common::token_of(&key("key-b")));

@@ -44,7 +44,7 @@ async fn run(server_accepts: &Credentials, client_sends: &Credentials) -> Run {
     let server =
         serve(ServiceBuilder::new().layer(ValidateTokenLayer::new(server_accepts)).service(handler)).await;
 
-    let client = TokenAuthLayer::new(client_sends).layer(http_client());
+    let client = common::on_loopback(TokenAuthLayer::new(client_sends)).layer(http_client());
     let uri: http::Uri = server.url("/app/123456/v1/image/sync").parse().unwrap();
     let next = Arc::new(AtomicUsize::new(0));
     let in_flight = Arc::new(AtomicUsize::new(0));

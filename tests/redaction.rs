@@ -50,7 +50,7 @@ fn the_forbidden_payload_is_the_real_one() {
         .layer(service_fn(|request: Request<()>| async move {
             Ok::<_, Infallible>(request.headers()["token"].to_str().unwrap().to_owned())
         }))
-        .oneshot(Request::new(()));
+        .oneshot(Request::get("https://ai.jocloud.com/").body(()).unwrap());
     let sent = block_on(sent).unwrap();
     assert_eq!(sent, forbidden()[2]);
 }
@@ -174,7 +174,7 @@ async fn trace_level_logs_of_a_full_exchange() {
         // Client: traced both before and after the token is added.
         let client = ServiceBuilder::new()
             .layer(trace_everything())
-            .layer(TokenAuthLayer::new(&credentials))
+            .layer(common::on_loopback(TokenAuthLayer::new(&credentials)))
             .layer(trace_everything())
             .service(http_client());
         let request =
@@ -252,4 +252,25 @@ async fn rejection_events_and_the_callers_span() {
     assert!(logs.contains("handled"), "{logs}");
     assert_clean("tracing output", &logs);
     assert!(!logs.contains("a-wrong-secret"), "{logs}");
+}
+
+/// A request sent without the token for being out of scope says so at `DEBUG`, naming its
+/// scheme and host, never the token; one in scope says nothing.
+#[cfg(feature = "tracing")]
+#[test]
+fn a_token_not_sent_is_a_debug_event_without_the_token() {
+    let (captured, _guard) = capture_traces();
+    let client = TokenAuthLayer::new(&credentials()).layer(common::echo::<()>());
+    let to = |uri: &str| Request::get(uri).header("token", "Base carried").body(()).unwrap();
+    common::now(client.clone().oneshot(to("https://ai.jocloud.com/app/1/v1/image/sync"))).unwrap();
+    assert!(captured.0.lock().unwrap().is_empty(), "in scope, no event");
+
+    let sent = common::now(client.oneshot(to("http://127.0.0.1:8080/app/1/v1/image/sync"))).unwrap();
+    assert!(sent.headers().get("token").is_none());
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("DEBUG"), "{output}");
+    assert!(output.contains("jocloud token not sent: the request is outside the layer's scope"), "{output}");
+    assert!(output.contains("scheme=\"http\"") || output.contains("scheme=http"), "{output}");
+    assert!(output.contains("127.0.0.1"), "{output}");
+    assert_clean("the out-of-scope event", &output);
 }

@@ -76,7 +76,7 @@ enum Body {
 type Send = Box<dyn Fn(Body) -> Pin<Box<dyn Future<Output = StatusCode>>>>;
 
 fn hyper_util(live: &LiveCredentials, url: String) -> Send {
-    let token = TokenAuthLayer::live(live);
+    let token = common::on_loopback(TokenAuthLayer::live(live));
     let client = ServiceBuilder::new()
         .layer(token.clone())
         .layer(RetryWithPreviousKey::layer(&token))
@@ -98,7 +98,7 @@ fn reqwest_body(body: Body) -> reqwest::Body {
 }
 
 fn tower_over_reqwest(live: &LiveCredentials, url: String) -> Send {
-    let token = TokenAuthLayer::live(live);
+    let token = common::on_loopback(TokenAuthLayer::live(live));
     let client = ServiceBuilder::new()
         .layer(token.clone())
         .layer(RetryWithPreviousKey::layer(&token))
@@ -112,7 +112,7 @@ fn tower_over_reqwest(live: &LiveCredentials, url: String) -> Send {
 }
 
 fn reqwest_middleware(live: &LiveCredentials, url: String) -> Send {
-    let token = TokenAuthMiddleware::new(TokenAuthLayer::live(live));
+    let token = TokenAuthMiddleware::new(common::on_loopback(TokenAuthLayer::live(live)));
     let client = reqwest::Client::builder().redirect(token.redirect_policy()).build().unwrap();
     let client = reqwest_middleware::ClientBuilder::new(client).with(token).build();
     Box::new(move |body| {

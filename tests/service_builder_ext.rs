@@ -11,8 +11,8 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jocloud_auth::{
-    validate::AuthenticatedId, Credentials, LiveCredentialSet, LiveCredentials, ServiceBuilderExt,
-    TOKEN_HEADER,
+    token_auth::TokenAuthLayer, validate::AuthenticatedId, Credentials, LiveCredentialSet, LiveCredentials,
+    ServiceBuilderExt, TOKEN_HEADER,
 };
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
@@ -39,7 +39,7 @@ async fn one_chain_on_each_side() {
             .jocloud_trace_id()
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
-            .jocloud_live_token(&live)
+            .layer(common::on_loopback(TokenAuthLayer::live(&live)))
             .service(http_client());
         let send = || {
             let request =
@@ -59,16 +59,32 @@ async fn one_chain_on_each_side() {
         let second = send().await;
         assert!(second.starts_with("rotated-id traceId="), "the rotated key is sent: {second}");
 
-        // The static variants, on an in-process pair.
-        let pair = ServiceBuilder::new()
-            .jocloud_token(&credentials)
-            .jocloud_validate_token(&credentials)
-            .service(service_fn(|request: Request<()>| {
+        // The client methods give the default scope, HTTPS to jocloud: in-process pairs.
+        let caller = || {
+            service_fn(|request: Request<()>| {
                 let caller = request.extensions().get::<AuthenticatedId>().map(AuthenticatedId::to_string);
                 ready(Ok::<_, std::convert::Infallible>(http::Response::new(caller.unwrap_or_default())))
-            }));
-        let response = pair.oneshot(Request::new(())).await.unwrap();
+            })
+        };
+        let static_pair = ServiceBuilder::new()
+            .jocloud_token(&credentials)
+            .jocloud_validate_token(&credentials)
+            .service(caller());
+        let live_pair = ServiceBuilder::new()
+            .jocloud_live_token(&live)
+            .jocloud_validate_live_token(&accepted)
+            .service(caller());
+        let to = |uri: &str| Request::get(uri).body(()).unwrap();
+        let response = static_pair.clone().oneshot(to("https://ai.jocloud.com/")).await.unwrap();
         assert_eq!(common::body_text(response).await, "qawsedrftg");
+        let response = live_pair.clone().oneshot(to("https://ai.jocloud.com/")).await.unwrap();
+        assert_eq!(common::body_text(response).await, "rotated-id");
+        for pair_status in [
+            static_pair.oneshot(to("http://127.0.0.1/")).await,
+            live_pair.oneshot(to("http://127.0.0.1/")).await,
+        ] {
+            assert_eq!(pair_status.unwrap().status(), StatusCode::UNAUTHORIZED, "out of the default scope");
+        }
     })
     .await;
 }

@@ -1,10 +1,10 @@
-//! `TokenAuthLayer` options: scheme, header name, insert policy, and the scope, outside which no
-//! token header leaves.
+//! `TokenAuthLayer` options: scheme, header name, insert policy, cloud recording's `AppID`, and
+//! the scope (HTTPS to jocloud's hosts by default), outside which neither header leaves.
 
 mod common;
 
 use common::{echo, now, VENDOR_TOKEN};
-use http::{uri::Authority, HeaderName, HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request};
 use jocloud_auth::{
     token_auth::{InsertPolicy, TokenAuth, TokenAuthLayer},
     Credentials, Scheme, TOKEN_HEADER,
@@ -21,27 +21,34 @@ fn layer() -> TokenAuthLayer {
     TokenAuthLayer::new(&common::vendor_credentials())
 }
 
+/// A request the default scope takes in.
+const JOCLOUD: &str = "https://ai.jocloud.com/app/123456/v1/image/sync";
+
+fn to(uri: &str) -> Request<()> {
+    Request::get(uri).body(()).unwrap()
+}
+
 fn carrying(uri: &str, token: &'static str) -> Request<()> {
     Request::get(uri).header(TOKEN_HEADER, token).body(()).unwrap()
 }
 
 #[test]
 fn the_token_is_sensitive_and_the_scheme_configurable() {
-    let base = sent(&layer(), Request::new(()), &TOKEN_HEADER);
+    let base = sent(&layer(), to(JOCLOUD), &TOKEN_HEADER);
     assert_eq!(base, [VENDOR_TOKEN]);
     assert!(base[0].is_sensitive());
-    let basic = sent(&layer().scheme(Scheme::Basic), Request::new(()), &TOKEN_HEADER);
+    let basic = sent(&layer().scheme(Scheme::Basic), to(JOCLOUD), &TOKEN_HEADER);
     assert_eq!(basic, ["Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw=="]);
     assert!(basic[0].is_sensitive());
     assert_eq!(
-        sent(&layer().scheme(Scheme::Basic).scheme(Scheme::Base), Request::new(()), &TOKEN_HEADER),
+        sent(&layer().scheme(Scheme::Basic).scheme(Scheme::Base), to(JOCLOUD), &TOKEN_HEADER),
         [VENDOR_TOKEN]
     );
 }
 
 #[test]
 fn override_policy_replaces_every_caller_header() {
-    let mut request = carrying("/", "Base caller");
+    let mut request = carrying(JOCLOUD, "Base caller");
     request.headers_mut().append(TOKEN_HEADER, HeaderValue::from_static("Base second"));
     assert_eq!(sent(&layer(), request, &TOKEN_HEADER), [VENDOR_TOKEN]);
 }
@@ -49,61 +56,69 @@ fn override_policy_replaces_every_caller_header() {
 #[test]
 fn if_missing_policy_keeps_a_callers_header() {
     let if_missing = layer().policy(InsertPolicy::IfMissing);
-    assert_eq!(sent(&if_missing, carrying("/", "Base caller"), &TOKEN_HEADER), ["Base caller"]);
-    assert_eq!(sent(&if_missing, Request::new(()), &TOKEN_HEADER), [VENDOR_TOKEN]);
+    assert_eq!(sent(&if_missing, carrying(JOCLOUD, "Base caller"), &TOKEN_HEADER), ["Base caller"]);
+    assert_eq!(sent(&if_missing, to(JOCLOUD), &TOKEN_HEADER), [VENDOR_TOKEN]);
     let back = if_missing.policy(InsertPolicy::Override);
-    assert_eq!(sent(&back, carrying("/", "Base caller"), &TOKEN_HEADER), [VENDOR_TOKEN]);
+    assert_eq!(sent(&back, carrying(JOCLOUD, "Base caller"), &TOKEN_HEADER), [VENDOR_TOKEN]);
 }
 
 #[test]
 fn custom_header_name() {
     let name = HeaderName::from_static("x-jocloud-token");
     let custom = layer().header_name(name.clone());
-    assert_eq!(sent(&custom, Request::new(()), &name), [VENDOR_TOKEN]);
-    assert!(sent(&custom, Request::new(()), &TOKEN_HEADER).is_empty());
+    assert_eq!(sent(&custom, to(JOCLOUD), &name), [VENDOR_TOKEN]);
+    assert!(sent(&custom, to(JOCLOUD), &TOKEN_HEADER).is_empty());
     let if_missing = custom.policy(InsertPolicy::IfMissing);
-    let request = Request::builder().header(&name, "Base caller").body(()).unwrap();
+    let request = Request::get(JOCLOUD).header(&name, "Base caller").body(()).unwrap();
     assert_eq!(sent(&if_missing, request, &name), ["Base caller"]);
 }
 
+/// Whether a request to `uri` leaves with the token.
+fn gets_token(layer: &TokenAuthLayer, uri: &str) -> bool {
+    !sent(layer, to(uri), &TOKEN_HEADER).is_empty()
+}
+
 #[test]
-fn scope_limits_which_requests_get_the_token() {
-    let scoped = layer().https_only().for_host(Authority::from_static("ai.jocloud.com"));
+fn by_default_the_token_goes_over_https_to_jocloud_only() {
     for (uri, expected) in [
         ("https://ai.jocloud.com/app/1/v1/image/sync", true),
-        ("https://AI.JOCLOUD.com:8443/x", true), // no port in the rule: any port
+        ("https://api-oversea.jocloud.com/app/1/v1/recordoss/applyrecord", true),
+        ("https://AI.JOCLOUD.com:8443/x", true),
         ("https://user@ai.jocloud.com/x", true),
+        ("http://127.0.0.1/", false),
         ("http://ai.jocloud.com/x", false),
-        ("https://evil.example/x", false),
-        ("https://ai.jocloud.com.evil.example/x", false),
+        ("https://example.com/", false),
+        ("https://ai.jocloud.com.evil.example/", false),
+        ("https://evil.example/?u=ai.jocloud.com", false),
+        ("https://ai.jocloud.com@evil.example/", false),
+        ("https://notjocloud.com/", false),
         ("/relative", false),
     ] {
-        let got = sent(&scoped, Request::get(uri).body(()).unwrap(), &TOKEN_HEADER);
-        assert_eq!(!got.is_empty(), expected, "{uri}");
+        assert_eq!(gets_token(&layer(), uri), expected, "{uri}");
     }
+}
 
-    let with_port = layer().for_host(Authority::from_static("api.example:443"));
+#[test]
+fn hosts_of_your_own_replace_jocloud_and_http_is_allowed_only_when_asked() {
+    let mock = layer().for_host("127.0.0.1:8080".parse().unwrap());
+    assert!(gets_token(&mock, "https://127.0.0.1:8080/"));
+    assert!(!gets_token(&mock, "http://127.0.0.1:8080/"), "plain HTTP is not allowed by naming a host");
+    assert!(!gets_token(&mock, "https://127.0.0.1:8081/"), "the port was named");
+    assert!(!gets_token(&mock, JOCLOUD), "named hosts replace jocloud's");
+
+    let mock = mock.allow_http();
+    assert!(gets_token(&mock, "http://127.0.0.1:8080/"));
+    assert!(!gets_token(&mock, "ftp://127.0.0.1:8080/"));
+
+    let domain = layer().for_host("*.example.com".parse().unwrap()).for_host("[::1]".parse().unwrap());
     for (uri, expected) in [
-        ("https://api.example/x", true),
-        ("https://api.example:443/x", true),
-        ("http://api.example:443/x", true),
-        ("http://api.example/x", false),
-        ("https://api.example:8443/x", false),
-        ("/relative", false),
+        ("https://example.com/", true),
+        ("https://a.b.EXAMPLE.com/", true),
+        ("https://[::1]:9/", true),
+        ("https://example.community/", false),
+        ("https://example.com.evil.example/", false),
     ] {
-        let got = sent(&with_port, Request::get(uri).body(()).unwrap(), &TOKEN_HEADER);
-        assert_eq!(!got.is_empty(), expected, "{uri}");
-    }
-    let http_port = layer().for_host(Authority::from_static("api.example:80"));
-    assert_eq!(
-        sent(&http_port, Request::get("http://api.example/x").body(()).unwrap(), &TOKEN_HEADER).len(),
-        1
-    );
-
-    let two_hosts =
-        layer().for_host(Authority::from_static("a.example")).for_host(Authority::from_static("b.example"));
-    for uri in ["https://a.example/", "http://b.example/"] {
-        assert_eq!(sent(&two_hosts, Request::get(uri).body(()).unwrap(), &TOKEN_HEADER).len(), 1, "{uri}");
+        assert_eq!(gets_token(&domain, uri), expected, "{uri}");
     }
 }
 
@@ -112,38 +127,99 @@ fn scope_limits_which_requests_get_the_token() {
 #[test]
 fn out_of_scope_requests_leave_with_no_token_header() {
     for policy in [InsertPolicy::Override, InsertPolicy::IfMissing] {
-        let scoped = layer().policy(policy).https_only().for_host(Authority::from_static("ai.jocloud.com"));
+        let scoped = layer().policy(policy);
         for uri in ["https://elsewhere.example/", "http://ai.jocloud.com/", "/relative"] {
             let mut request = carrying(uri, "Base carried");
             request.headers_mut().append(TOKEN_HEADER, HeaderValue::from_static("Base another"));
             assert_eq!(sent(&scoped, request, &TOKEN_HEADER), Vec::<HeaderValue>::new(), "{uri}, {policy:?}");
         }
         // In scope, the policy decides as usual.
-        let kept = sent(&scoped, carrying("https://ai.jocloud.com/", "Base caller"), &TOKEN_HEADER);
+        let kept = sent(&scoped, carrying(JOCLOUD, "Base caller"), &TOKEN_HEADER);
         let expected = if policy == InsertPolicy::IfMissing { "Base caller" } else { VENDOR_TOKEN };
         assert_eq!(kept, [expected]);
     }
     let name = HeaderName::from_static("x-jocloud-token");
-    let custom = layer().header_name(name.clone()).https_only();
+    let custom = layer().header_name(name.clone());
     let request = Request::get("http://h/").header(&name, "Base carried").body(()).unwrap();
     assert!(sent(&custom, request, &name).is_empty());
 }
 
+/// Both headers of cloud recording, in its scope and out of it, with static and live keys; the
+/// options given before or after it still win.
+#[test]
+fn cloud_recording_sends_app_id_and_basic_to_its_hosts_only() {
+    let app_id = HeaderName::from_static("appid");
+    let basic = "Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==";
+    let recording = layer().cloud_recording(10034);
+    for host in ["api.jocloud.com", "api-oversea.jocloud.com"] {
+        let uri = format!("https://{host}/app/10034/v1/recordoss/applyrecord");
+        assert_eq!(sent(&recording, to(&uri), &TOKEN_HEADER), [basic], "{uri}");
+        assert_eq!(sent(&recording, to(&uri), &app_id), ["10034"], "{uri}");
+    }
+    for uri in [JOCLOUD, "http://api.jocloud.com/", "https://example.com/"] {
+        let request =
+            Request::get(uri).header(&app_id, "10034").header(TOKEN_HEADER, basic).body(()).unwrap();
+        let request = now(recording.layer(echo()).oneshot(request)).unwrap();
+        assert!(
+            request.headers().get(&app_id).is_none() && request.headers().get(TOKEN_HEADER).is_none(),
+            "{uri}"
+        );
+    }
+
+    let before =
+        layer().scheme(Scheme::Base).for_host("127.0.0.1".parse().unwrap()).allow_http().cloud_recording(7);
+    let after =
+        layer().cloud_recording(7).scheme(Scheme::Base).for_host("127.0.0.1".parse().unwrap()).allow_http();
+    for layer in [before, after] {
+        assert_eq!(sent(&layer, to("http://127.0.0.1/"), &TOKEN_HEADER), [VENDOR_TOKEN]);
+        assert_eq!(sent(&layer, to("http://127.0.0.1/"), &app_id), ["7"]);
+        assert!(sent(&layer, to("https://api.jocloud.com/"), &app_id).is_empty());
+    }
+
+    let if_missing = layer().cloud_recording(7).policy(InsertPolicy::IfMissing);
+    let request = Request::get("https://api.jocloud.com/").header(&app_id, "8").body(()).unwrap();
+    assert_eq!(sent(&if_missing, request, &app_id), ["8"], "the policy applies to AppID too");
+
+    #[cfg(feature = "rotation")]
+    {
+        let live = jocloud_auth::LiveCredentials::new(&common::vendor_credentials());
+        let recording = TokenAuthLayer::live(&live).cloud_recording(10034);
+        assert_eq!(sent(&recording, to("https://api.jocloud.com/"), &TOKEN_HEADER), [basic]);
+        assert_eq!(sent(&recording, to("https://api.jocloud.com/"), &app_id), ["10034"]);
+        assert!(sent(&recording, to(JOCLOUD), &app_id).is_empty());
+    }
+}
+
+/// `TokenAuth`'s builder methods do what the layer's do.
 #[test]
 fn service_constructors_match_the_layer() {
     let credentials = common::vendor_credentials();
-    let service = TokenAuth::new(echo::<()>(), &credentials)
+    let name = HeaderName::from_static("x-token");
+    let configure = |layer: TokenAuthLayer| {
+        layer
+            .scheme(Scheme::Basic)
+            .header_name(name.clone())
+            .policy(InsertPolicy::IfMissing)
+            .for_host("127.0.0.1:443".parse().unwrap())
+            .allow_http()
+            .cloud_recording(5)
+    };
+    let from_layer = configure(TokenAuthLayer::new(&credentials)).layer(echo::<()>());
+    let from_service = TokenAuth::new(echo::<()>(), &credentials)
         .scheme(Scheme::Basic)
-        .header_name(HeaderName::from_static("x-token"))
+        .header_name(name.clone())
         .policy(InsertPolicy::IfMissing)
-        .https_only()
-        .for_host(Authority::from_static("ai.jocloud.com:443"));
-    assert_eq!(format!("{:?}", service.clone().into_inner()), format!("{:?}", echo::<()>()),);
-    let shown = format!("{service:?}");
-    assert!(shown.starts_with("TokenAuth { inner: "), "{shown}");
-    assert!(shown.ends_with(r#"layer: TokenAuthLayer { id: "qawsedrftg", scheme: Basic, header_name: "x-token", policy: IfMissing, scope: Scope { https_only: true, hosts: ["ai.jocloud.com:443"] }, .. } }"#), "{shown}");
-    let request = Request::get("https://ai.jocloud.com/").body(()).unwrap();
-    let request = now(service.oneshot(request)).unwrap();
+        .for_host("127.0.0.1:443".parse().unwrap())
+        .allow_http()
+        .cloud_recording(5);
+    for uri in ["http://127.0.0.1:443/", "https://127.0.0.1/", "https://127.0.0.1:80/", JOCLOUD] {
+        let through = |service: &TokenAuth<common::Echo<()>>| {
+            let request = now(service.clone().oneshot(to(uri))).unwrap();
+            (request.headers().get(&name).cloned(), request.headers().get("appid").cloned())
+        };
+        assert_eq!(through(&from_service), through(&from_layer), "{uri}");
+    }
+    let request = now(from_service.oneshot(to("https://127.0.0.1/"))).unwrap();
     assert_eq!(request.headers()["x-token"], "Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==");
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}

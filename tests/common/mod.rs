@@ -136,7 +136,8 @@ pub fn echo<B>() -> Echo<B> {
 /// What `TokenAuth` sends for `credentials`, with the default scheme.
 pub fn token_of(credentials: &Credentials) -> HeaderValue {
     let mut client = TokenAuth::new(echo(), credentials);
-    now(client.call(Request::new(()))).unwrap().headers()["token"].clone()
+    let request = Request::get("https://ai.jocloud.com/").body(()).unwrap();
+    now(client.call(request)).unwrap().headers()["token"].clone()
 }
 
 /// A request carrying `credentials`' token, as `TokenAuth` would send it.
@@ -175,4 +176,11 @@ impl Service<Request<()>> for Unready {
     fn call(&mut self, _: Request<()>) -> Self::Future {
         ready(Ok(Response::new(String::new())))
     }
+}
+
+/// `layer` scoped to the loopback servers these tests run: `127.0.0.1`, any port, plain HTTP.
+pub fn on_loopback(
+    layer: jocloud_auth::token_auth::TokenAuthLayer,
+) -> jocloud_auth::token_auth::TokenAuthLayer {
+    layer.for_host("127.0.0.1".parse().unwrap()).allow_http()
 }

@@ -1,0 +1,250 @@
+//! The default scope through real clients: a hyper-util client and a reqwest-middleware client
+//! whose resolvers map every name to loopback, so `ai.jocloud.com` is a server of this test.
+//! And jocloud's answer to plain HTTP, a redirect to HTTPS: the HTTP hop carries no token, the
+//! HTTPS one does, through tower-http's `FollowRedirect` and through reqwest.
+//!
+//! No TLS on loopback: the hyper-util connector sends an `https` URI over plain TCP (what the
+//! layer decides depends on the URI alone), and reqwest, built without TLS, has its HTTPS hops
+//! answered by a stand-in middleware after the token middleware, which records what it was sent.
+#![cfg(feature = "reqwest")]
+
+mod common;
+
+use std::{
+    convert::Infallible,
+    future::ready,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use common::{bounded, serve, text, Server, VENDOR_TOKEN};
+use http::{header::LOCATION, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::{
+    client::legacy::{
+        connect::{dns::Name, HttpConnector},
+        Client,
+    },
+    rt::TokioExecutor,
+};
+use jocloud_auth::{reqwest::TokenAuthMiddleware, token_auth::TokenAuthLayer};
+use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
+use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
+
+/// The hosts the tests name; each resolves to loopback.
+const HOSTS: &[&str] = &[
+    "127.0.0.1",
+    "example.com",
+    "ai.jocloud.com",
+    "api-oversea.jocloud.com",
+    "ai.jocloud.com.evil.example",
+    "evil.example",
+];
+
+/// URLs (with `{port}` for the server's) and whether the default layer sends the token there.
+const CASES: &[(&str, bool)] = &[
+    ("http://127.0.0.1:{port}/", false),
+    ("https://example.com:{port}/", false),
+    ("https://ai.jocloud.com:{port}/app/1/v1/image/sync", true),
+    ("https://api-oversea.jocloud.com:{port}/app/1/v1/recordoss/applyrecord", true),
+    ("http://ai.jocloud.com:{port}/", false),
+    ("https://ai.jocloud.com.evil.example:{port}/", false),
+    ("https://evil.example:{port}/?u=ai.jocloud.com", false),
+    ("https://ai.jocloud.com@evil.example:{port}/", false),
+];
+
+/// A server answering with the token it got, or "no token".
+async fn echo_token() -> Server {
+    serve(service_fn(|request: Request<Incoming>| {
+        let token = request.headers().get("token").map(|v| v.to_str().unwrap().to_owned());
+        ready(text(token.unwrap_or_else(|| "no token".into())))
+    }))
+    .await
+}
+
+/// Resolves every name to loopback.
+#[derive(Clone)]
+struct Loopback;
+
+impl tower::Service<Name> for Loopback {
+    type Response = std::iter::Once<SocketAddr>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Name) -> Self::Future {
+        ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))))
+    }
+}
+
+/// A hyper-util client that connects every name to loopback, over plain TCP whatever the scheme.
+fn loopback_client() -> Client<HttpConnector<Loopback>, Full<Bytes>> {
+    let mut connector = HttpConnector::new_with_resolver(Loopback);
+    connector.enforce_http(false);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+async fn body_text(response: Response<impl http_body::Body<Error = impl std::fmt::Debug>>) -> String {
+    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn the_default_scope_through_a_hyper_util_client() {
+    bounded(async {
+        let server = echo_token().await;
+        let client = TokenAuthLayer::new(&common::vendor_credentials()).layer(loopback_client());
+        for (url, expected) in CASES {
+            let url = url.replace("{port}", &server.addr.port().to_string());
+            let request = Request::get(&url).header("token", "Base carried").body(Full::default()).unwrap();
+            let got = body_text(client.clone().oneshot(request).await.unwrap()).await;
+            assert_eq!(got, if *expected { VENDOR_TOKEN } else { "no token" }, "{url}");
+        }
+    })
+    .await;
+}
+
+/// Stands in for jocloud's HTTPS endpoint, which reqwest without TLS cannot reach: answers
+/// every `https` request with the token it carries, and passes the rest on.
+#[derive(Clone, Default)]
+struct HttpsStandIn(Arc<Mutex<Vec<Hop>>>);
+
+/// An HTTPS request the stand-in answered: its URL, method and body.
+type Hop = (String, reqwest::Method, Option<String>);
+
+#[async_trait::async_trait]
+impl Middleware for HttpsStandIn {
+    async fn handle(
+        &self,
+        request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if request.url().scheme() != "https" {
+            return next.run(request, extensions).await;
+        }
+        let token = request.headers().get("token").map(|v| v.to_str().unwrap().to_owned());
+        let body =
+            request.body().and_then(|body| body.as_bytes()).map(|b| String::from_utf8(b.to_vec()).unwrap());
+        self.0.lock().unwrap().push((request.url().to_string(), request.method().clone(), body));
+        let answer = http::Response::new(token.unwrap_or_else(|| "no token".into()));
+        Ok(reqwest::Response::from(answer))
+    }
+}
+
+fn reqwest_client(server: &Server, stand_in: &HttpsStandIn) -> ClientWithMiddleware {
+    let token = TokenAuthMiddleware::new(TokenAuthLayer::new(&common::vendor_credentials()));
+    let mut client = reqwest::Client::builder().redirect(token.redirect_policy());
+    for host in HOSTS {
+        client = client.resolve(host, server.addr);
+    }
+    reqwest_middleware::ClientBuilder::new(client.build().unwrap()).with(token).with(stand_in.clone()).build()
+}
+
+#[tokio::test]
+async fn the_default_scope_through_a_reqwest_middleware_client() {
+    bounded(async {
+        let server = echo_token().await;
+        let client = reqwest_client(&server, &HttpsStandIn::default());
+        for (url, expected) in CASES {
+            let url = url.replace("{port}", &server.addr.port().to_string());
+            let got =
+                client.get(&url).header("token", "Base carried").send().await.unwrap().text().await.unwrap();
+            assert_eq!(got, if *expected { VENDOR_TOKEN } else { "no token" }, "{url}");
+        }
+    })
+    .await;
+}
+
+/// A plain-HTTP "jocloud" that redirects every request to the same path over HTTPS on
+/// `https_port`, with `status`, and records whether a token reached it.
+async fn http_jocloud(status: StatusCode, https_port: u16) -> (Server, Arc<Mutex<Vec<bool>>>) {
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let seen = tokens.clone();
+    let server = serve(service_fn(move |request: Request<Incoming>| {
+        seen.lock().unwrap().push(request.headers().contains_key("token"));
+        let location = format!("https://ai.jocloud.com:{https_port}{}", request.uri().path());
+        let mut redirect = Response::new(Full::<Bytes>::default());
+        *redirect.status_mut() = status;
+        redirect.headers_mut().insert(LOCATION, location.parse().unwrap());
+        ready(Ok::<_, Infallible>(redirect))
+    }))
+    .await;
+    (server, tokens)
+}
+
+#[tokio::test]
+async fn the_http_to_https_redirect_through_tower_http_follow_redirect() {
+    bounded(async {
+        let https = echo_token().await;
+        let (http, tokens) = http_jocloud(StatusCode::MOVED_PERMANENTLY, https.addr.port()).await;
+        let client = ServiceBuilder::new()
+            .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
+            .layer(TokenAuthLayer::new(&common::vendor_credentials()))
+            .service(loopback_client());
+        let url = format!("http://ai.jocloud.com:{}/app/1/v1/image/sync", http.addr.port());
+        let response = client.oneshot(Request::get(&url).body(Full::default()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(body_text(response).await, VENDOR_TOKEN, "the HTTPS hop carries the token");
+        assert_eq!(*tokens.lock().unwrap(), [false], "the HTTP hop carries none");
+    })
+    .await;
+}
+
+/// reqwest cannot add a header to a hop it follows, so its redirect policy hands a redirect
+/// into the scope back to the middleware, which sends the next hop itself with the token:
+/// after a `301` as a `GET` without the body, after a `307` with the same method and body.
+#[tokio::test]
+async fn the_http_to_https_redirect_through_reqwest() {
+    bounded(async {
+        for (status, method, body) in [
+            (StatusCode::MOVED_PERMANENTLY, reqwest::Method::GET, None),
+            (StatusCode::TEMPORARY_REDIRECT, reqwest::Method::POST, Some("{}".to_owned())),
+        ] {
+            let (http, tokens) = http_jocloud(status, 8443).await;
+            let stand_in = HttpsStandIn::default();
+            let client = reqwest_client(&http, &stand_in);
+            let url = format!("http://ai.jocloud.com:{}/app/1/v1/image/sync", http.addr.port());
+            let response = client.post(&url).body("{}").send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{status}");
+            assert_eq!(
+                response.text().await.unwrap(),
+                VENDOR_TOKEN,
+                "{status}: the HTTPS hop carries the token"
+            );
+            assert_eq!(*tokens.lock().unwrap(), [false], "{status}: the HTTP hop carries none");
+            let hops = stand_in.0.lock().unwrap().clone();
+            assert_eq!(
+                hops,
+                [("https://ai.jocloud.com:8443/app/1/v1/image/sync".to_owned(), method, body)],
+                "{status}"
+            );
+        }
+    })
+    .await;
+}
+
+/// A redirect from outside the scope to outside it is handed to the caller, never followed
+/// with a token.
+#[tokio::test]
+async fn a_redirect_that_stays_outside_the_scope_is_returned() {
+    bounded(async {
+        let server = serve(service_fn(move |_: Request<Incoming>| {
+            let mut redirect = Response::new(Full::<Bytes>::default());
+            *redirect.status_mut() = StatusCode::FOUND;
+            redirect.headers_mut().insert(LOCATION, "https://evil.example/".parse().unwrap());
+            ready(Ok::<_, Infallible>(redirect))
+        }))
+        .await;
+        let stand_in = HttpsStandIn::default();
+        let client = reqwest_client(&server, &stand_in);
+        let response = client.get(server.url("/")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert!(stand_in.0.lock().unwrap().is_empty());
+    })
+    .await;
+}
