@@ -104,7 +104,7 @@ impl TokenAuthLayer {
 
 /// A reqwest URL as the scope sees it.
 fn target(url: &Url) -> Target<'_> {
-    Target { scheme: url.scheme(), host: url.host_str(), port: url.port_or_known_default() }
+    Target::known(url.scheme(), url.host_str(), url.port_or_known_default())
 }
 
 /// reqwest's own request type, for a `reqwest::Client` (or any other

@@ -65,21 +65,26 @@ impl HostPattern {
         })
     }
 
-    /// Whether a request to `host` and `port` matches.
-    fn matches(&self, host: &str, port: Option<u16>) -> bool {
-        self.port.is_none_or(|p| Some(p) == port) && self.matches_host(host.as_bytes())
+    /// Whether a request to `target` matches.
+    fn matches(&self, target: &Target<'_>) -> bool {
+        self.port.is_none_or(|port| target.port() == Some(port)) && self.matches_host(target.host.as_bytes())
     }
 
+    /// Whether `host`, which may start with a URI's userinfo and `@`, matches: it ends with
+    /// this host, after an `@` or nothing, or (for a domain) after a non-empty name and a dot.
     fn matches_host(&self, host: &[u8]) -> bool {
         let own = self.host.as_bytes();
-        if host.eq_ignore_ascii_case(own) {
-            return true;
+        let Some(start) = host.len().checked_sub(own.len()) else {
+            return false;
+        };
+        if !same_host(&host[start..], own) {
+            return false;
         }
-        // A name under the domain: anything, a dot, then the domain.
-        self.subdomains
-            && host.len() > own.len() + 1
-            && host[host.len() - own.len() - 1] == b'.'
-            && host[host.len() - own.len()..].eq_ignore_ascii_case(own)
+        match start.checked_sub(1).map(|before| host[before]) {
+            None | Some(b'@') => true,
+            Some(b'.') => self.subdomains && names_under(&host[..start - 1]),
+            Some(_) => false,
+        }
     }
 
     fn domain(host: &'static str) -> Self {
@@ -118,6 +123,19 @@ impl fmt::Debug for HostPattern {
     }
 }
 
+/// Whether what comes before a domain and its dot, after any userinfo, is a name: not empty,
+/// and without the `:` or `[` that would make `http` read the host differently.
+fn names_under(before: &[u8]) -> bool {
+    let name = before.rsplit(|&b| b == b'@').next().unwrap_or(&[]);
+    !name.is_empty() && !name.iter().any(|&b| b == b':' || b == b'[')
+}
+
+/// Whether two host names are the same, ignoring ASCII case: byte for byte first, as names
+/// nearly always come in lowercase.
+fn same_host(a: &[u8], b: &[u8]) -> bool {
+    a == b || a.eq_ignore_ascii_case(b)
+}
+
 /// The hosts of one jocloud product, where the token goes unless the user names others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Hosts {
@@ -138,25 +156,81 @@ impl Hosts {
     }
 }
 
-/// A request as the scope sees it.
+/// A request as the scope sees it. Taken from a URI without scanning its authority more than
+/// the scope needs: `Authority::host` and `port_u16` each scan it, and together cost more than
+/// the rest of a client layer. Where the quick reading finds no match, `http`'s own decides
+/// (an authority such as `a:b` can hide a host from it), so the scope always agrees with `http`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Target<'a> {
     /// The URI's scheme (`""` for a relative URI).
     pub(crate) scheme: &'a str,
-    pub(crate) host: Option<&'a str>,
-    /// The URI's port, or its scheme's default.
-    pub(crate) port: Option<u16>,
+    /// The host, after any userinfo and `@` (`""` for none).
+    host: &'a str,
+    port: Port<'a>,
+    /// The URI, for `http`'s reading where the quick one finds no match.
+    uri: Option<&'a http::Uri>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Port<'a> {
+    /// The digits after the host's `:`, possibly none: read only if a host pattern names a port.
+    Digits(&'a str),
+    /// Known already.
+    Known(Option<u16>),
 }
 
 impl<'a> Target<'a> {
     pub(crate) fn of(uri: &'a http::Uri) -> Self {
         let scheme = uri.scheme_str().unwrap_or("");
-        let port = uri.port_u16().or(match scheme {
-            "https" => Some(443),
-            "http" => Some(80),
-            _ => None,
-        });
-        Self { scheme, host: uri.host(), port }
+        let authority = uri.authority().map_or("", http::uri::Authority::as_str);
+        let bytes = authority.as_bytes();
+        let mut digits = bytes.len();
+        while digits > 0 && bytes[digits - 1].is_ascii_digit() {
+            digits -= 1;
+        }
+        let (host, port) = match digits.checked_sub(1) {
+            Some(colon) if bytes[colon] == b':' => (&authority[..colon], &authority[digits..]),
+            _ => (authority, ""),
+        };
+        Self { scheme, host, port: Port::Digits(port), uri: Some(uri) }
+    }
+
+    /// A request whose host (without userinfo) and port are known, as a `reqwest::Url` has them.
+    pub(crate) fn known(scheme: &'a str, host: Option<&'a str>, port: Option<u16>) -> Self {
+        Self { scheme, host: host.unwrap_or(""), port: Port::Known(port), uri: None }
+    }
+
+    /// The same request as `http` reads its host and port, where it was read quickly.
+    fn exact(&self) -> Option<Self> {
+        let uri = self.uri?;
+        let port = uri.port_u16().or(default_port(self.scheme));
+        Some(Self::known(self.scheme, uri.host(), port))
+    }
+
+    /// The host, without userinfo, as `http` reads it.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn host(&self) -> &'a str {
+        match self.uri {
+            Some(uri) => uri.host().unwrap_or(""),
+            None => self.host,
+        }
+    }
+
+    /// The port, explicit or the scheme's default.
+    fn port(&self) -> Option<u16> {
+        match self.port {
+            Port::Known(port) => port,
+            Port::Digits("") => default_port(self.scheme),
+            Port::Digits(digits) => digits.parse().ok(),
+        }
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
     }
 }
 
@@ -195,8 +269,8 @@ impl Scope {
 
     pub(crate) fn permits(&self, target: Target<'_>) -> bool {
         let scheme_ok = target.scheme == "https" || (self.allow_http && target.scheme == "http");
-        scheme_ok
-            && target.host.is_some_and(|host| self.hosts.iter().any(|rule| rule.matches(host, target.port)))
+        let matches = |target: &Target<'_>| self.hosts.iter().any(|rule| rule.matches(target));
+        scheme_ok && (matches(&target) || target.exact().is_some_and(|exact| matches(&exact)))
     }
 }
 
@@ -232,6 +306,9 @@ mod tests {
             "https://ai.jocloud.com@evil.example/",
             "https://eviljocloud.com/",
             "https://.jocloud.com/",
+            "https://u@.jocloud.com/",
+            "https://jocloud.com.@evil.example/",
+            "https://ai.jp22222222222[::1]22.jocloud.com/",
             "/relative",
             "ftp://ai.jocloud.com/",
         ] {
@@ -256,6 +333,37 @@ mod tests {
             "https://example.community/",
         ] {
             assert!(!permits(&scope, uri), "{uri}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_ports_are_read_as_http_reads_them() {
+        for authority in [
+            "ai.jocloud.com",
+            "ai.jocloud.com:8443",
+            "AI.jocloud.com:443",
+            "user@ai.jocloud.com",
+            "user:pass@ai.jocloud.com:1",
+            "ai.jocloud.com@evil.example",
+            "a@b@evil.example:9",
+            "[::1]",
+            "[::1]:8080",
+            "u@[::1]:8080",
+            "127.0.0.1:0",
+            "host:",
+            "h:65535",
+        ] {
+            for scheme in ["https", "http", "ftp"] {
+                let uri: http::Uri = format!("{scheme}://{authority}/").parse().unwrap();
+                let target = Target::of(&uri);
+                let default = match scheme {
+                    "https" => Some(443),
+                    "http" => Some(80),
+                    _ => None,
+                };
+                let expected = (uri.host().unwrap(), uri.port_u16().or(default));
+                assert_eq!((target.host(), target.port()), expected, "{uri}");
+            }
         }
     }
 

@@ -114,9 +114,14 @@ pub enum InsertPolicy {
 
 /// Adds the jocloud `token` header to requests. See the [module docs](self).
 ///
-/// Cloning it is cheap: a few reference counts.
+/// Cloning it is cheap: one reference count, as services are cloned per request.
 #[derive(Clone)]
 pub struct TokenAuthLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
     token: Token,
     /// `None`: the product's word.
     scheme: Option<Scheme>,
@@ -138,14 +143,20 @@ impl TokenAuthLayer {
     }
 
     fn with_token(token: Token) -> Self {
-        Self {
+        let config = Config {
             token,
             scheme: None,
             header_name: TOKEN_HEADER,
             policy: InsertPolicy::default(),
             scope: Scope::new(Hosts::Jocloud),
             app_id: None,
-        }
+        };
+        Self { config: Arc::new(config) }
+    }
+
+    /// The options, to change while the layer is built.
+    fn config(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
     }
 
     /// For jocloud's cloud recording: sends `AppID: <app_id>` beside the token, with the word
@@ -156,8 +167,10 @@ impl TokenAuthLayer {
     /// [scope](self#scope), and the [policy](Self::policy) applies to it too.
     #[must_use]
     pub fn cloud_recording(mut self, app_id: u64) -> Self {
-        self.app_id = Some(HeaderValue::from(app_id));
-        self.scope.set_default_hosts(Hosts::CloudRecording);
+        let config = self.config();
+        // Stored as a clone, in the shared form whose clones never allocate (see `Credentials`).
+        config.app_id = Some(HeaderValue::from(app_id).clone());
+        config.scope.set_default_hosts(Hosts::CloudRecording);
         self
     }
 
@@ -165,21 +178,23 @@ impl TokenAuthLayer {
     /// [`cloud_recording`](Self::cloud_recording)).
     #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = Some(scheme);
+        self.config().scheme = Some(scheme);
         self
     }
 
     /// Sends the token in `name` instead of [`TOKEN_HEADER`].
     #[must_use]
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+        // Stored as a clone: a name built at run time allocates on its first clone, its
+        // clone never does, and the name is cloned on every request.
+        self.config().header_name = name.clone();
         self
     }
 
     /// What to do when a request already carries the header ([`InsertPolicy::Override`] unless set).
     #[must_use]
     pub fn policy(mut self, policy: InsertPolicy) -> Self {
-        self.policy = policy;
+        self.config().policy = policy;
         self
     }
 
@@ -187,7 +202,7 @@ impl TokenAuthLayer {
     /// the same machine: see [scope](self#scope).
     #[must_use]
     pub fn allow_http(mut self) -> Self {
-        self.scope.allow_http();
+        self.config().scope.allow_http();
         self
     }
 
@@ -195,13 +210,13 @@ impl TokenAuthLayer {
     /// [scope](self#scope).
     #[must_use]
     pub fn for_host(mut self, host: HostPattern) -> Self {
-        self.scope.add_host(host);
+        self.config().scope.add_host(host);
         self
     }
 
     fn word(&self) -> Scheme {
-        let product = if self.app_id.is_some() { Scheme::Basic } else { Scheme::Base };
-        self.scheme.unwrap_or(product)
+        let product = if self.config.app_id.is_some() { Scheme::Basic } else { Scheme::Base };
+        self.config.scheme.unwrap_or(product)
     }
 
     /// Adds, keeps or removes the headers on one request.
@@ -212,12 +227,12 @@ impl TokenAuthLayer {
 
     /// Whether a request to `target` gets the token; with `tracing`, says why not.
     pub(crate) fn in_scope(&self, target: Target<'_>) -> bool {
-        let in_scope = self.scope.permits(target);
+        let in_scope = self.config.scope.permits(target);
         #[cfg(feature = "tracing")]
         if !in_scope {
             tracing::debug!(
                 scheme = target.scheme,
-                host = target.host.unwrap_or(""),
+                host = target.host(),
                 "jocloud token not sent: the request is outside the layer's scope"
             );
         }
@@ -227,17 +242,17 @@ impl TokenAuthLayer {
     /// Adds, keeps or removes the headers, given whether the request is in scope.
     pub(crate) fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
         if !in_scope {
-            headers.remove(&self.header_name);
-            if self.app_id.is_some() {
+            headers.remove(&self.config.header_name);
+            if self.config.app_id.is_some() {
                 headers.remove(APP_ID);
             }
             return;
         }
-        let keep = self.policy == InsertPolicy::IfMissing;
-        if !(keep && headers.contains_key(&self.header_name)) {
-            headers.insert(&self.header_name, self.token.value(self.word()));
+        let keep = self.config.policy == InsertPolicy::IfMissing;
+        if !(keep && headers.contains_key(&self.config.header_name)) {
+            headers.insert(&self.config.header_name, self.config.token.value(self.word()));
         }
-        if let Some(app_id) = &self.app_id {
+        if let Some(app_id) = &self.config.app_id {
             if !(keep && headers.contains_key(APP_ID)) {
                 headers.insert(APP_ID, app_id.clone());
             }
@@ -250,7 +265,7 @@ impl TokenAuthLayer {
 impl TokenAuthLayer {
     /// Whether the scope takes in a request to `target`, quietly: for a redirect policy.
     pub(crate) fn scope_permits(&self, target: Target<'_>) -> bool {
-        self.scope.permits(target)
+        self.config.scope.permits(target)
     }
 
     /// Whether a request sent with `headers` and answered with `status` is to be sent once
@@ -263,7 +278,7 @@ impl TokenAuthLayer {
         let Some(previous) = self.previous_value(headers) else {
             return false;
         };
-        headers.insert(&self.header_name, previous);
+        headers.insert(&self.config.header_name, previous);
         true
     }
 
@@ -276,9 +291,9 @@ impl TokenAuthLayer {
     /// The previous key's value, for a request that carries exactly the current key (so it was
     /// in scope, and is not a retry already) while the previous key's grace period runs.
     fn previous_value(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let mut sent = headers.get_all(&self.header_name).iter();
+        let mut sent = headers.get_all(&self.config.header_name).iter();
         match (sent.next(), sent.next()) {
-            (Some(sent), None) => self.token.retry_value(self.word(), sent),
+            (Some(sent), None) => self.config.token.retry_value(self.word(), sent),
             _ => None,
         }
     }
@@ -295,12 +310,12 @@ impl<S> Layer<S> for TokenAuthLayer {
 impl fmt::Debug for TokenAuthLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenAuthLayer")
-            .field("id", &self.token.id())
+            .field("id", &self.config.token.id())
             .field("scheme", &self.word())
-            .field("header_name", &self.header_name)
-            .field("policy", &self.policy)
-            .field("scope", &self.scope)
-            .field("app_id", &self.app_id)
+            .field("header_name", &self.config.header_name)
+            .field("policy", &self.config.policy)
+            .field("scope", &self.config.scope)
+            .field("app_id", &self.config.app_id)
             .finish_non_exhaustive()
     }
 }

@@ -1,6 +1,6 @@
 //! The client's scope, for arbitrary URIs and a token header already on the request: the
-//! token leaves only for `https` requests to the scoped host, and no token header at all
-//! leaves for any other.
+//! token leaves only for `https` requests to jocloud's hosts (the default scope) or to a named
+//! host and port, as `http` reads the URI, and no token header at all leaves for any other.
 #![no_main]
 
 mod common;
@@ -13,15 +13,15 @@ use jocloud_auth::{
 use libfuzzer_sys::fuzz_target;
 use tower::{Layer, ServiceExt};
 
-fuzz_target!(|input: (String, bool, bool)| {
-    let (uri, carried, if_missing) = input;
+fuzz_target!(|input: (String, bool, bool, bool)| {
+    let (uri, carried, if_missing, named) = input;
     let Ok(uri) = uri.parse::<Uri>() else { return };
     let credentials = Credentials::new("qawsedrftg", "abcdefghijk").unwrap();
     let policy = if if_missing { InsertPolicy::IfMissing } else { InsertPolicy::Override };
-    let layer = TokenAuthLayer::new(&credentials)
-        .policy(policy)
-        .https_only()
-        .for_host(http::uri::Authority::from_static("ai.jocloud.com"));
+    let mut layer = TokenAuthLayer::new(&credentials).policy(policy);
+    if named {
+        layer = layer.for_host("ai.jocloud.com:8443".parse().unwrap());
+    }
     let mut request = Request::new(());
     *request.uri_mut() = uri.clone();
     if carried {
@@ -32,8 +32,15 @@ fuzz_target!(|input: (String, bool, bool)| {
     });
     let sent = common::now(layer.layer(echo).oneshot(request)).unwrap();
 
-    let in_scope = uri.scheme_str() == Some("https")
-        && uri.authority().is_some_and(|authority| authority.host().eq_ignore_ascii_case("ai.jocloud.com"));
+    // The reference: `http`'s own reading of the host and port.
+    let host = uri.host().unwrap_or("").to_ascii_lowercase();
+    let port = uri.port_u16().or((uri.scheme_str() == Some("https")).then_some(443));
+    let host_ok = if named {
+        host == "ai.jocloud.com" && port == Some(8443)
+    } else {
+        host == "jocloud.com" || (host.ends_with(".jocloud.com") && host.len() > ".jocloud.com".len())
+    };
+    let in_scope = uri.scheme_str() == Some("https") && host_ok;
     let tokens: Vec<_> = sent.headers().get_all("token").iter().collect();
     if in_scope {
         let expected = if carried && if_missing {
@@ -41,7 +48,7 @@ fuzz_target!(|input: (String, bool, bool)| {
         } else {
             credentials.header_value(Scheme::Base)
         };
-        assert_eq!(tokens, [&expected]);
+        assert_eq!(tokens, [&expected], "{uri}");
     } else {
         assert!(tokens.is_empty(), "a token header left for {uri}");
     }

@@ -1,0 +1,213 @@
+//! Instructions per whole request, end to end: a hyper-util client and an axum server on
+//! loopback in one current-thread runtime, HTTP/1.1 keep-alive, through each setup README
+//! documents and its peers. Counted by callgrind over the whole process, for 1,000 and for
+//! 5,000 requests: `(Ir(5000) - Ir(1000)) / 4000` is the cost of one request, with start-up and
+//! teardown cancelled out.
+//!
+//! ```text
+//! cargo bench -p jocloud-auth-benches --bench end_to_end             # every setup (needs valgrind)
+//! cargo bench -p jocloud-auth-benches --bench end_to_end -- client_token_auth   # the names given
+//! ```
+//!
+//! Each measurement runs this program again under valgrind as `end_to_end run <setup> <n>`.
+
+use std::{
+    convert::Infallible,
+    future::{ready, Ready},
+    net::SocketAddr,
+    process::Command,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use axum::{body::Body, routing::post, Router};
+use bytes::Bytes;
+use http::{header::CONTENT_TYPE, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::{
+        connect::{dns::Name, HttpConnector},
+        Client,
+    },
+    rt::TokioExecutor,
+};
+use jocloud_auth::{
+    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials, LiveCredentials, Scheme,
+    TOKEN_HEADER,
+};
+use jocloud_auth_benches::{accepted, credentials, token};
+use tower::{util::BoxCloneSyncService, Layer, Service, ServiceExt};
+
+/// The setups, the two baselines first: client-side ones against a server without validation,
+/// server-side ones with a client that sends the token by hand.
+const SETUPS: &[&str] = &[
+    "client_baseline",
+    "client_map_request_closure",
+    "client_set_request_header",
+    "client_token_auth",
+    "client_token_auth_named_host",
+    "client_token_auth_live",
+    "server_baseline",
+    "server_route_layer_1",
+    "server_route_layer_10000",
+    "server_tower_http_custom_1",
+    "server_around_router_1",
+    "server_tower_http_custom_around_router_1",
+];
+
+const FEW: u64 = 1000;
+const MANY: u64 = 5000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|arg| arg != "--bench").collect();
+    if let [run, setup, requests] = &args[..] {
+        if run == "run" {
+            return run_setup(setup, requests.parse().expect("a number of requests"));
+        }
+    }
+    let chosen: Vec<&str> =
+        SETUPS.iter().copied().filter(|s| args.is_empty() || args.iter().any(|a| a == s)).collect();
+    println!("| setup | instructions per request | overhead over its baseline |");
+    println!("|---|---|---|");
+    let mut baseline = 0.0;
+    for setup in chosen {
+        let per_request = (instructions(setup, MANY) - instructions(setup, FEW)) as f64 / (MANY - FEW) as f64;
+        if setup.ends_with("_baseline") {
+            baseline = per_request;
+        }
+        println!("| `{setup}` | {per_request:.1} | {:+.1} |", per_request - baseline);
+    }
+}
+
+/// Instructions callgrind counts for a whole run of `setup` with `requests` requests.
+fn instructions(setup: &str, requests: u64) -> u64 {
+    let out = std::env::temp_dir().join(format!("jocloud-e2e-{}-{setup}-{requests}.out", std::process::id()));
+    let output = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(std::env::current_exe().expect("this program's path"))
+        .args(["run", setup, &requests.to_string()])
+        .output()
+        .expect("valgrind runs (apt-get install valgrind)");
+    let _ = std::fs::remove_file(&out);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{setup} failed under valgrind:\n{stderr}");
+    let collected = stderr.lines().find_map(|line| line.split("Collected : ").nth(1));
+    collected.and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("no count in:\n{stderr}"))
+}
+
+/// Every name resolves to loopback; the connector sends `https` URIs over plain TCP, so the
+/// client layers see the URI they would see against jocloud.
+#[derive(Clone)]
+struct Loopback;
+
+impl Service<Name> for Loopback {
+    type Response = std::iter::Once<SocketAddr>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Name) -> Self::Future {
+        ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))))
+    }
+}
+
+type HttpClient = Client<HttpConnector<Loopback>, Full<Bytes>>;
+type ClientStack = BoxCloneSyncService<
+    Request<Full<Bytes>>,
+    Response<hyper::body::Incoming>,
+    hyper_util::client::legacy::Error,
+>;
+
+fn client(setup: &str) -> ClientStack {
+    let mut connector = HttpConnector::new_with_resolver(Loopback);
+    connector.enforce_http(false);
+    let inner: HttpClient = Client::builder(TokioExecutor::new()).build(connector);
+    let value = token();
+    let by_hand = tower::util::MapRequestLayer::new(move |mut request: Request<Full<Bytes>>| {
+        request.headers_mut().insert(TOKEN_HEADER, value.clone());
+        request
+    });
+    match setup {
+        "client_baseline" => BoxCloneSyncService::new(inner),
+        "client_map_request_closure" => BoxCloneSyncService::new(by_hand.layer(inner)),
+        "client_set_request_header" => BoxCloneSyncService::new(
+            tower_http::set_header::SetRequestHeaderLayer::overriding(TOKEN_HEADER, token()).layer(inner),
+        ),
+        "client_token_auth" => BoxCloneSyncService::new(TokenAuthLayer::new(&credentials()).layer(inner)),
+        "client_token_auth_named_host" => BoxCloneSyncService::new(
+            TokenAuthLayer::new(&credentials()).for_host("ai.jocloud.com".parse().unwrap()).layer(inner),
+        ),
+        "client_token_auth_live" => {
+            BoxCloneSyncService::new(TokenAuthLayer::live(&LiveCredentials::new(&credentials())).layer(inner))
+        }
+        // The server-side setups: the token set by hand, at the least cost.
+        _ => BoxCloneSyncService::new(by_hand.layer(inner)),
+    }
+}
+
+fn server(setup: &str) -> Router {
+    let routes = || Router::new().route("/app/{appid}/v1/image/sync", post(|| async { "ok" }));
+    let one = [credentials()];
+    match setup {
+        "server_route_layer_1" => routes().route_layer(ValidateTokenLayer::new(&credentials())),
+        "server_route_layer_10000" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(10_000))),
+        "server_tower_http_custom_1" => routes().route_layer(custom(&one)),
+        "server_around_router_1" => routes().layer(ValidateTokenLayer::new(&credentials())),
+        "server_tower_http_custom_around_router_1" => routes().layer(custom(&one)),
+        _ => routes(),
+    }
+}
+
+fn run_setup(setup: &str, requests: u64) {
+    assert!(SETUPS.contains(&setup), "unknown setup {setup}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, server(setup))));
+        let client = client(setup);
+        let url = format!("https://ai.jocloud.com:{port}/app/123456/v1/image/sync?traceId=bd526528");
+        for _ in 0..requests {
+            let request = Request::post(&url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from_static(br#"{"data":{"url":"https://example.com/cat.png"}}"#)))
+                .unwrap();
+            let response = client.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{setup}");
+            response.into_body().collect().await.unwrap();
+        }
+    });
+}
+
+/// tower-http's `ValidateRequestHeaderLayer::custom`: `==` against each accepted value, the
+/// caller's ID as an `Arc<str>` extension, a bare `401` otherwise.
+fn custom(accepted: &[Credentials]) -> tower_http::validate_request::ValidateRequestHeaderLayer<Custom> {
+    let table = accepted.iter().map(|c| (c.header_value(Scheme::Base), Arc::from(c.id()))).collect();
+    tower_http::validate_request::ValidateRequestHeaderLayer::custom(Custom(Arc::new(table)))
+}
+
+#[derive(Clone)]
+struct Custom(Arc<Vec<(HeaderValue, Arc<str>)>>);
+
+impl<B> tower_http::validate_request::ValidateRequest<B> for Custom {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response<Body>> {
+        let value = request.headers().get(TOKEN_HEADER);
+        match value.and_then(|value| self.0.iter().find(|(token, _)| token == value)) {
+            Some((_, id)) => {
+                request.extensions_mut().insert(id.clone());
+                Ok(())
+            }
+            None => {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::UNAUTHORIZED;
+                Err(response)
+            }
+        }
+    }
+}
