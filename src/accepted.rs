@@ -17,6 +17,7 @@
 
 use std::{
     collections::HashMap,
+    fmt,
     hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
     sync::Arc,
 };
@@ -24,19 +25,19 @@ use std::{
 use constant_time_eq::constant_time_eq;
 use zeroize::Zeroizing;
 
-use crate::{validate::AuthenticatedId, Credentials};
+use crate::Credentials;
 
 /// One accepted credential: its ID and its base64 payload (the secret in reversible form,
 /// zeroized when the last set holding it is dropped).
 #[derive(Clone)]
-pub struct AcceptedEntry {
-    id: AuthenticatedId,
+pub(crate) struct AcceptedEntry {
+    id: Arc<str>,
     payload: Zeroizing<String>,
 }
 
 impl AcceptedEntry {
-    pub fn new(credentials: &Credentials) -> Self {
-        Self { id: AuthenticatedId::new(credentials.id()), payload: credentials.encoded_payload() }
+    pub(crate) fn new(credentials: &Credentials) -> Self {
+        Self { id: credentials.id().into(), payload: credentials.encoded_payload() }
     }
 }
 
@@ -44,9 +45,30 @@ impl AcceptedEntry {
 /// a hash are shared, so a changed copy of a large set costs a reference count per hash, not
 /// an allocation or a re-encoded secret.
 #[derive(Clone)]
-pub struct AcceptedSet {
+pub(crate) struct AcceptedSet {
     hasher: RandomState,
     by_hash: HashMap<u64, Arc<[AcceptedEntry]>, BuildHasherDefault<AlreadyHashed>>,
+}
+
+/// The size of a set and its first IDs, for `Debug`.
+pub(crate) struct Summary {
+    count: usize,
+    first: Vec<Arc<str>>,
+}
+
+impl Summary {
+    const SHOWN: usize = 5;
+}
+
+impl fmt::Debug for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        list.entries(&self.first);
+        if self.count > self.first.len() {
+            list.entry(&format_args!("… {} more", self.count - self.first.len()));
+        }
+        list.finish()
+    }
 }
 
 /// The table's keys are keyed SipHash values already; hashing them again would only cost time.
@@ -72,11 +94,11 @@ impl Hasher for AlreadyHashed {
 
 impl AcceptedSet {
     /// An empty set with a fresh random key.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { hasher: RandomState::new(), by_hash: HashMap::default() }
     }
 
-    pub fn with_entries(entries: impl IntoIterator<Item = AcceptedEntry>) -> Self {
+    pub(crate) fn with_entries(entries: impl IntoIterator<Item = AcceptedEntry>) -> Self {
         let mut set = Self::new();
         for entry in entries {
             set.insert(entry);
@@ -85,7 +107,7 @@ impl AcceptedSet {
     }
 
     /// The ID whose payload equals `presented`, byte for byte.
-    pub fn find(&self, presented: &[u8]) -> Option<&AuthenticatedId> {
+    pub(crate) fn find(&self, presented: &[u8]) -> Option<&Arc<str>> {
         let candidates = self.by_hash.get(&self.hash(presented))?;
         candidates
             .iter()
@@ -100,7 +122,7 @@ impl AcceptedSet {
     }
 
     /// Adds `entry` unless the same credentials are accepted already; says whether it did.
-    pub fn insert(&mut self, entry: AcceptedEntry) -> bool {
+    pub(crate) fn insert(&mut self, entry: AcceptedEntry) -> bool {
         let filed = self.by_hash.entry(self.hash(entry.payload.as_bytes())).or_insert_with(|| Arc::new([]));
         // A plain comparison: this runs when the set changes, not on a request.
         if filed.iter().any(|known| known.payload == entry.payload) {
@@ -112,7 +134,7 @@ impl AcceptedSet {
 
     /// Removes every entry for which `gone(id, payload)` holds; returns how many.
     #[cfg(feature = "rotation")]
-    pub fn remove_where(&mut self, gone: impl Fn(&AuthenticatedId, &[u8]) -> bool) -> usize {
+    pub(crate) fn remove_where(&mut self, gone: impl Fn(&str, &[u8]) -> bool) -> usize {
         let mut removed = 0;
         self.by_hash.retain(|_, filed| {
             let kept: Vec<AcceptedEntry> =
@@ -128,7 +150,7 @@ impl AcceptedSet {
 
     /// Removes `credentials` (this ID with this secret); says whether they were there.
     #[cfg(feature = "rotation")]
-    pub fn remove(&mut self, credentials: &Credentials) -> bool {
+    pub(crate) fn remove(&mut self, credentials: &Credentials) -> bool {
         let payload = credentials.encoded_payload();
         let hash = self.hash(payload.as_bytes());
         let Some(filed) = self.by_hash.get_mut(&hash) else {
@@ -145,14 +167,27 @@ impl AcceptedSet {
         removed
     }
 
+    /// How many credentials the set holds, with the first few IDs in order: what `Debug`
+    /// shows of a set that may hold 100,000.
+    pub(crate) fn summary(&self) -> Summary {
+        let mut first: Vec<Arc<str>> = Vec::with_capacity(Summary::SHOWN + 1);
+        let mut count = 0;
+        for entry in self.by_hash.values().flat_map(|filed| filed.iter()) {
+            count += 1;
+            let at = first.partition_point(|id| **id <= *entry.id);
+            if at < Summary::SHOWN {
+                first.insert(at, entry.id.clone());
+                first.truncate(Summary::SHOWN);
+            }
+        }
+        Summary { count, first }
+    }
+
     /// The accepted IDs, sorted (an ID with two accepted secrets appears twice).
-    pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .by_hash
-            .values()
-            .flat_map(|filed| filed.iter())
-            .map(|entry| entry.id.as_str().to_owned())
-            .collect();
+    #[cfg_attr(not(feature = "rotation"), allow(dead_code))]
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> =
+            self.by_hash.values().flat_map(|filed| filed.iter()).map(|entry| entry.id.to_string()).collect();
         ids.sort_unstable();
         ids
     }
@@ -173,9 +208,9 @@ mod tests {
     #[test]
     fn finds_exactly_the_accepted_payloads() {
         let set = AcceptedSet::with_entries([entry("a", "one"), entry("b", "two"), entry("a", "three")]);
-        assert_eq!(set.find(payload("a", "one").as_bytes()).map(AuthenticatedId::as_str), Some("a"));
-        assert_eq!(set.find(payload("b", "two").as_bytes()).map(AuthenticatedId::as_str), Some("b"));
-        assert_eq!(set.find(payload("a", "three").as_bytes()).map(AuthenticatedId::as_str), Some("a"));
+        assert_eq!(set.find(payload("a", "one").as_bytes()).map(|id| &**id), Some("a"));
+        assert_eq!(set.find(payload("b", "two").as_bytes()).map(|id| &**id), Some("b"));
+        assert_eq!(set.find(payload("a", "three").as_bytes()).map(|id| &**id), Some("a"));
         for presented in [payload("a", "two").as_bytes(), b"", b"YTpvbmU", b"YTpvbmU==="] {
             assert_eq!(set.find(presented), None, "{presented:?}");
         }
@@ -192,7 +227,7 @@ mod tests {
         assert!(set.remove(&Credentials::new("a", "one").unwrap()));
         assert!(!set.remove(&Credentials::new("a", "one").unwrap()));
         assert_eq!(set.ids(), ["a"]);
-        assert_eq!(set.remove_where(|id, _| id.as_str() == "a"), 1);
+        assert_eq!(set.remove_where(|id, _| id == "a"), 1);
         assert!(set.by_hash.is_empty());
     }
 
@@ -206,7 +241,7 @@ mod tests {
         for len in 1..=400 {
             let payload = &long[..len];
             let entry = AcceptedEntry {
-                id: AuthenticatedId::new("id"),
+                id: "id".into(),
                 payload: Zeroizing::new(String::from_utf8(payload.to_vec()).unwrap()),
             };
             let set = AcceptedSet::with_entries([entry]);
@@ -253,7 +288,7 @@ mod tests {
         let hash = set.hash(payload("a", "one").as_bytes());
         let filed = set.by_hash.get_mut(&hash).unwrap();
         *filed = [entry("b", "two")].into_iter().chain(filed.iter().cloned()).collect();
-        assert_eq!(set.remove_where(|id, _| id.as_str() == "b"), 1);
+        assert_eq!(set.remove_where(|id, _| id == "b"), 1);
         assert_eq!(set.ids(), ["a"]);
         assert!(set.remove(&Credentials::new("a", "one").unwrap()));
         assert!(set.by_hash.is_empty());
@@ -266,6 +301,6 @@ mod tests {
         let hash = set.hash(payload("a", "one").as_bytes());
         let filed = set.by_hash.get_mut(&hash).unwrap();
         *filed = [entry("b", "two")].into_iter().chain(filed.iter().cloned()).collect();
-        assert_eq!(set.find(payload("a", "one").as_bytes()).map(AuthenticatedId::as_str), Some("a"));
+        assert_eq!(set.find(payload("a", "one").as_bytes()).map(|id| &**id), Some("a"));
     }
 }

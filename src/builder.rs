@@ -4,7 +4,7 @@ use tower::{layer::util::Stack, ServiceBuilder};
 
 use crate::{token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials};
 
-/// This crate's layers as [`ServiceBuilder`] methods, so a stack reads as one chain.
+/// This crate's layers as [`ServiceBuilder`](tower::ServiceBuilder) methods, so a stack reads as one chain.
 ///
 /// Each method is `.layer(…)` with the layer's plain constructor; configure a layer and pass it
 /// to `.layer(…)` when the defaults do not fit (a [scope](crate::token_auth#scope), say).

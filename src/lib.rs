@@ -61,7 +61,7 @@
 //! `Debug` output or errors, header values are marked sensitive, and the buffers this crate
 //! owns are zeroized on drop; copies inside `http`'s `HeaderValue` cannot be.
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
+#![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// `get_ref`, `get_mut` and `into_inner` for a middleware whose wrapped service is `inner`.

@@ -254,7 +254,7 @@ impl LiveCredentialSet {
 
     /// Stops accepting every credential with this certificate ID. Returns how many there were.
     pub fn remove_id(&self, id: &str) -> usize {
-        self.update(|set| set.remove_where(|accepted, _| accepted.as_str() == id))
+        self.update(|set| set.remove_where(|accepted, _| accepted == id))
     }
 
     /// The accepted certificate IDs, sorted (an ID with two accepted secrets appears twice).
@@ -296,7 +296,7 @@ impl WeakSet {
 
 impl fmt::Debug for LiveCredentialSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveCredentialSet").field("ids", &self.ids()).finish()
+        f.debug_struct("LiveCredentialSet").field("ids", &self.load().summary()).finish()
     }
 }
 

@@ -182,17 +182,40 @@ enum Accepted {
 impl Accepted {
     fn find(&self, payload: &[u8]) -> Option<AuthenticatedId> {
         match self {
-            Accepted::Static(set) => set.find(payload).cloned(),
+            Accepted::Static(set) => set.find(payload).cloned().map(AuthenticatedId),
             #[cfg(feature = "rotation")]
-            Accepted::Live(set) => set.load().find(payload).cloned(),
+            Accepted::Live(set) => set.load().find(payload).cloned().map(AuthenticatedId),
         }
     }
 
-    fn ids(&self) -> Vec<String> {
+    fn summary(&self) -> crate::accepted::Summary {
         match self {
-            Accepted::Static(set) => set.ids(),
+            Accepted::Static(set) => set.summary(),
             #[cfg(feature = "rotation")]
-            Accepted::Live(set) => set.ids(),
+            Accepted::Live(set) => set.load().summary(),
+        }
+    }
+}
+
+/// A set of schemes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Schemes {
+    base: bool,
+    basic: bool,
+}
+
+impl Schemes {
+    fn insert(&mut self, scheme: Scheme) {
+        match scheme {
+            Scheme::Base => self.base = true,
+            Scheme::Basic => self.basic = true,
+        }
+    }
+
+    fn contains(self, scheme: Scheme) -> bool {
+        match scheme {
+            Scheme::Base => self.base,
+            Scheme::Basic => self.basic,
         }
     }
 }
@@ -206,8 +229,8 @@ pub struct ValidateTokenLayer {
     accepted: Accepted,
     /// The scheme named in `www-authenticate` on rejections; always accepted.
     scheme: Scheme,
-    /// Accepted besides `scheme`.
-    also: Option<Scheme>,
+    /// Accepted besides `scheme`, whichever that is.
+    also: Schemes,
     header_name: HeaderName,
     keep_token_header: bool,
     respond: Option<Respond>,
@@ -240,28 +263,26 @@ impl ValidateTokenLayer {
         Self {
             accepted,
             scheme: Scheme::default(),
-            also: None,
+            also: Schemes::default(),
             header_name: TOKEN_HEADER,
             keep_token_header: false,
             respond: None,
         }
     }
 
-    /// Accepts only `scheme` as the word before the payload (`Base` unless set), and names it
-    /// in the `www-authenticate` challenge.
+    /// Accepts `scheme` as the word before the payload in place of `Base`, and names it in the
+    /// `www-authenticate` challenge. Words added with
+    /// [`also_accept_scheme`](Self::also_accept_scheme), before or after, stay accepted.
     #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
         self.scheme = scheme;
-        self.also = None;
         self
     }
 
     /// Accepts `scheme` too, for example `Basic` beside `Base`.
     #[must_use]
     pub fn also_accept_scheme(mut self, scheme: Scheme) -> Self {
-        if scheme != self.scheme {
-            self.also = Some(scheme);
-        }
+        self.also.insert(scheme);
         self
     }
 
@@ -319,7 +340,8 @@ impl ValidateTokenLayer {
     /// What follows an accepted scheme word and one space. Scheme words are public, so this
     /// may branch on them.
     fn payload<'a>(&self, value: &'a [u8]) -> Option<&'a [u8]> {
-        [Some(self.scheme), self.also].into_iter().flatten().find_map(|scheme| scheme.strip_from(value))
+        let accepted = |scheme: &Scheme| *scheme == self.scheme || self.also.contains(*scheme);
+        Scheme::ALL.into_iter().filter(accepted).find_map(|scheme| scheme.strip_from(value))
     }
 
     fn reject(&self, rejection: Rejection) -> Response<Bytes> {
@@ -359,7 +381,7 @@ impl<S> Layer<S> for ValidateTokenLayer {
 impl fmt::Debug for ValidateTokenLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidateTokenLayer")
-            .field("accepted_ids", &self.accepted.ids())
+            .field("accepted_ids", &self.accepted.summary())
             .field("scheme", &self.scheme)
             .field("also", &self.also)
             .field("header_name", &self.header_name)

@@ -217,36 +217,3 @@ async fn a_redirect_loop_ends_after_ten_hops() {
     })
     .await;
 }
-
-/// `TokenAuth` over reqwest requests forwards its inner service's readiness and errors.
-#[test]
-fn poll_ready_forwards_readiness_and_errors() {
-    use std::task::{Context, Poll, Waker};
-    use tower::Service;
-
-    #[derive(Clone)]
-    struct Unready(u8);
-    impl Service<reqwest::Request> for Unready {
-        type Response = ();
-        type Error = &'static str;
-        type Future = std::future::Ready<Result<(), &'static str>>;
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            self.0 += 1;
-            if self.0 == 1 {
-                Poll::Pending
-            } else {
-                Poll::Ready(Err("inner failed"))
-            }
-        }
-        fn call(&mut self, _: reqwest::Request) -> Self::Future {
-            std::future::ready(Ok(()))
-        }
-    }
-    let mut service = TokenAuthLayer::new(&common::vendor_credentials()).layer(Unready(0));
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(Service::<reqwest::Request>::poll_ready(&mut service, &mut cx).is_pending());
-    assert_eq!(
-        Service::<reqwest::Request>::poll_ready(&mut service, &mut cx),
-        Poll::Ready(Err("inner failed"))
-    );
-}

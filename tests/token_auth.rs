@@ -9,7 +9,7 @@ use jocloud_auth::{
     token_auth::{InsertPolicy, TokenAuth, TokenAuthLayer},
     Credentials, Scheme, TOKEN_HEADER,
 };
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, ServiceExt};
 
 /// Sends `request` through `layer`; returns every value of `header` it left with.
 fn sent(layer: &TokenAuthLayer, request: Request<()>, header: &HeaderName) -> Vec<HeaderValue> {
@@ -226,15 +226,4 @@ fn service_constructors_match_the_layer() {
     assert_send_sync_clone::<TokenAuthLayer>();
     assert_send_sync_clone::<TokenAuth<common::HttpClient>>();
     assert_send_sync_clone::<Credentials>();
-}
-
-#[test]
-fn poll_ready_forwards_readiness_and_errors() {
-    let mut service = layer().layer(common::Unready(0));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(service.poll_ready(&mut cx).is_pending());
-    assert_eq!(service.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
-    assert_eq!(service.get_ref().0, 2);
-    service.get_mut().0 = 0;
-    assert!(service.poll_ready(&mut cx).is_pending());
 }

@@ -11,7 +11,7 @@ use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use jocloud_auth::trace_id::{SetTraceId, TraceId, TraceIdLayer};
-use tower::{service_fn, Layer, Service, ServiceExt};
+use tower::{service_fn, Layer, ServiceExt};
 
 /// Sends `uri` through the layer; returns the URI the inner service got and the extension.
 async fn through_layer(uri: &str) -> (Uri, Option<TraceId>) {
@@ -129,15 +129,6 @@ async fn uris_that_cannot_carry_a_query_pass_untouched() {
     for uri in ["ai.jocloud.com:443", "*"] {
         assert_eq!(through_layer(uri).await, (Uri::from_static(uri), None), "{uri}");
     }
-}
-
-#[test]
-fn poll_ready_forwards_readiness_and_errors() {
-    let mut service = TraceIdLayer::new().layer(common::Unready(0));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    assert!(service.poll_ready(&mut cx).is_pending());
-    assert_eq!(service.poll_ready(&mut cx), std::task::Poll::Ready(Err("inner failed")));
-    assert_eq!(service.get_ref().0, 2);
 }
 
 /// The same rules for reqwest: a reqwest-middleware client with `TraceIdMiddleware` and a

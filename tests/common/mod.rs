@@ -160,7 +160,7 @@ where
 #[derive(Clone)]
 pub struct Unready(pub u8);
 
-impl Service<Request<()>> for Unready {
+impl<R> Service<R> for Unready {
     type Response = Response<String>;
     type Error = &'static str;
     type Future = Ready<Result<Response<String>, &'static str>>;
@@ -173,7 +173,7 @@ impl Service<Request<()>> for Unready {
         }
     }
 
-    fn call(&mut self, _: Request<()>) -> Self::Future {
+    fn call(&mut self, _: R) -> Self::Future {
         ready(Ok(Response::new(String::new())))
     }
 }
