@@ -65,14 +65,16 @@
 //! # Security
 //!
 //! - The payload comparison is constant-time, against the one accepted credential filed under
-//!   the presented payload's SipHash, keyed with a random key per accepted set. Timing reveals
-//!   neither how close a guess came, nor which credential matched, nor (up to the cache effects
-//!   of a larger table) how many credentials are accepted.
+//!   the presented payload's SipHash, keyed with a random key per accepted set; a set of up to
+//!   four is compared with every credential instead, none skipped, which costs less than the
+//!   hash. Timing reveals neither how close a guess came nor which credential matched; it can
+//!   tell a set of up to four from a larger one, and their size.
 //! - The accepted payloads live in buffers this crate zeroizes when the last layer, service or
 //!   request check using them is done.
-//! - Layers *outside* this one (a `TraceLayer` that logs headers, say) see the token header as
-//!   hyper parsed it, in clear text: hyper cannot know it is secret. Put `ValidateTokenLayer`
-//!   outside any layer that logs headers. Inside it, the header is gone, or marked
+//! - Layers *outside* this one see the token header as hyper parsed it, in clear text: hyper
+//!   cannot know it is secret. Outside it, put only layers that do not log headers, such as
+//!   tower-http's `TraceLayer` with its defaults (the span that declares `jocloud.caller_id`);
+//!   a layer that logs headers goes inside, where the header is gone, or marked
 //!   [sensitive](HeaderValue::is_sensitive) when kept.
 //! - A token is a bearer secret sent on every request, with no nonce or expiry: serve this
 //!   endpoint over TLS only.
