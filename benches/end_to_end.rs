@@ -49,6 +49,7 @@ const SETUPS: &[&str] = &[
     "client_token_auth_live",
     "server_baseline",
     "server_route_layer_1",
+    "server_route_layer_5",
     "server_route_layer_10000",
     "server_tower_http_custom_1",
     "server_around_router_1",
@@ -154,6 +155,7 @@ fn server(setup: &str) -> Router {
     let one = [credentials()];
     match setup {
         "server_route_layer_1" => routes().route_layer(ValidateTokenLayer::new(&credentials())),
+        "server_route_layer_5" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(5))),
         "server_route_layer_10000" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(10_000))),
         "server_tower_http_custom_1" => routes().route_layer(custom(&one)),
         "server_around_router_1" => routes().layer(ValidateTokenLayer::new(&credentials())),

@@ -367,6 +367,33 @@ mod tests {
         }
     }
 
+    /// The quick reading alone, without `http`'s fallback, gets ordinary authorities right.
+    #[test]
+    fn the_quick_reading_needs_no_fallback_for_ordinary_uris() {
+        for (uri, host, port) in [
+            ("https://ai.jocloud.com/p", "ai.jocloud.com", Some(443)),
+            ("https://ai.jocloud.com:8443/p", "ai.jocloud.com", Some(8443)),
+            ("http://127.0.0.1:8080/", "127.0.0.1", Some(8080)),
+            ("http://[::1]/", "[::1]", Some(80)),
+            ("https://u@h:1/", "u@h", Some(1)),
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            let target = Target::of(&uri);
+            assert_eq!((target.host, target.port()), (host, port), "{uri}");
+        }
+    }
+
+    /// Where the quick reading finds no match, `http`'s decides: its host for `a:b` is `a`.
+    #[test]
+    fn odd_authorities_are_read_as_http_reads_them() {
+        let scope = Scope::new(Hosts::Jocloud);
+        assert!(permits(&scope, "https://ai.jocloud.com:12x/"));
+        let uri: http::Uri = "https://ai.jocloud.com:12x/".parse().unwrap();
+        assert_eq!(uri.host(), Some("ai.jocloud.com"));
+        let pattern: HostPattern = "*.Example.com:8080".parse().unwrap();
+        assert_eq!(format!("{pattern:?}"), "HostPattern(*.example.com:8080)");
+    }
+
     #[test]
     fn host_patterns_parse_or_say_why_not() {
         for (pattern, shown) in [

@@ -204,3 +204,26 @@ async fn a_reqwest_client_under_tower_retries_with_the_previous_key() {
 async fn a_reqwest_middleware_client_retries_with_the_previous_key() {
     bounded(the_previous_key_retry("reqwest-middleware", reqwest_middleware, true)).await;
 }
+
+/// A request is copied for a retry only while a previous key could be used: never for a static
+/// key, nor for a live one before its first rotation or after its previous key is forgotten.
+#[test]
+fn a_request_is_copied_only_when_it_could_be_retried() {
+    use tower::{retry::Policy, Layer};
+
+    // The request as the token layer sends it, then whether the retry policy copies it.
+    let copied = |token: &TokenAuthLayer| {
+        let request = Request::get("https://ai.jocloud.com/").body(Full::<Bytes>::default()).unwrap();
+        let sent = common::now(token.layer(common::echo()).oneshot(request)).unwrap();
+        let mut policy = RetryWithPreviousKey::new(token);
+        <RetryWithPreviousKey as Policy<_, Response<()>, ()>>::clone_request(&mut policy, &sent).is_some()
+    };
+    let live = LiveCredentials::with_grace(&key("key-a"), LONG_GRACE);
+    let token = TokenAuthLayer::live(&live);
+    assert!(!copied(&token), "no previous key yet");
+    live.rotate(&key("key-b"));
+    assert!(copied(&token), "within the grace period");
+    live.forget_previous();
+    assert!(!copied(&token), "the previous key forgotten");
+    assert!(!copied(&TokenAuthLayer::new(&key("key-a"))), "a static key");
+}

@@ -177,8 +177,9 @@ fn cloud_recording_sends_app_id_and_basic_to_its_hosts_only() {
     }
 
     let if_missing = layer().cloud_recording(7).policy(InsertPolicy::IfMissing);
-    let request = Request::get("https://api.jocloud.com/").header(&app_id, "8").body(()).unwrap();
-    assert_eq!(sent(&if_missing, request, &app_id), ["8"], "the policy applies to AppID too");
+    let callers = || Request::get("https://api.jocloud.com/").header(&app_id, "8").body(()).unwrap();
+    assert_eq!(sent(&if_missing, callers(), &app_id), ["8"], "the policy applies to AppID too");
+    assert_eq!(sent(&layer().cloud_recording(7), callers(), &app_id), ["7"], "overridden by default");
 
     #[cfg(feature = "rotation")]
     {
