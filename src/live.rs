@@ -252,7 +252,9 @@ impl LiveCredentialSet {
         self.update(|set| set.remove(credentials))
     }
 
-    /// Stops accepting every credential with this certificate ID. Returns how many there were.
+    /// Stops accepting every credential with this certificate ID, from the next request on:
+    /// the current key and any still in a follower's grace period. This is how to revoke a
+    /// leaked key at once. Returns how many there were.
     pub fn remove_id(&self, id: &str) -> usize {
         self.update(|set| set.remove_where(|accepted, _| accepted == id))
     }

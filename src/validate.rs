@@ -235,6 +235,7 @@ pub struct ValidateTokenLayer {
     also: Schemes,
     header_name: HeaderName,
     keep_token_header: bool,
+    report_only: bool,
     respond: Option<Respond>,
 }
 
@@ -268,6 +269,7 @@ impl ValidateTokenLayer {
             also: Schemes::default(),
             header_name: TOKEN_HEADER,
             keep_token_header: false,
+            report_only: false,
             respond: None,
         }
     }
@@ -304,6 +306,17 @@ impl ValidateTokenLayer {
     #[must_use]
     pub fn keep_token_header(mut self) -> Self {
         self.keep_token_header = true;
+        self
+    }
+
+    /// Lets a request it would reject through to the inner service, with the [`Rejection`] in
+    /// the request's extensions (and, with `tracing`, the same `DEBUG` event), instead of
+    /// answering `401`: to measure what enforcing would refuse before enforcing. The token
+    /// header is removed all the same (or kept, marked sensitive, with
+    /// [`keep_token_header`](Self::keep_token_header)).
+    #[must_use]
+    pub fn report_only(mut self) -> Self {
+        self.report_only = true;
         self
     }
 
@@ -346,9 +359,31 @@ impl ValidateTokenLayer {
         Scheme::ALL.into_iter().filter(accepted).find_map(|scheme| scheme.strip_from(value))
     }
 
-    fn reject(&self, rejection: Rejection) -> Response<Bytes> {
+    /// Removes the token header, or marks it sensitive when kept, whatever the check found.
+    fn hide_token(&self, headers: &mut HeaderMap) {
+        let Entry::Occupied(mut token) = headers.entry(&self.header_name) else {
+            return;
+        };
+        if self.keep_token_header {
+            token.iter_mut().for_each(|value| value.set_sensitive(true));
+        } else {
+            drop(token.remove_entry_mult());
+        }
+    }
+
+    /// With `tracing`, the rejection's `DEBUG` event.
+    fn report(&self, rejection: Rejection) {
         #[cfg(feature = "tracing")]
-        tracing::debug!(reason = rejection.as_str(), "jocloud token rejected");
+        tracing::debug!(
+            reason = rejection.as_str(),
+            report_only = self.report_only,
+            "jocloud token rejected"
+        );
+        let _ = rejection;
+    }
+
+    fn reject(&self, rejection: Rejection) -> Response<Bytes> {
+        self.report(rejection);
         let mut response = match &self.respond {
             Some(respond) => respond(rejection),
             None => self.challenge(rejection),
@@ -388,6 +423,7 @@ impl fmt::Debug for ValidateTokenLayer {
             .field("also", &self.also)
             .field("header_name", &self.header_name)
             .field("keep_token_header", &self.keep_token_header)
+            .field("report_only", &self.report_only)
             .field("on_rejection", &self.respond.is_some())
             .finish()
     }
@@ -442,6 +478,12 @@ impl<S> ValidateToken<S> {
         self.map_layer(ValidateTokenLayer::keep_token_header)
     }
 
+    /// See [`ValidateTokenLayer::report_only`].
+    #[must_use]
+    pub fn report_only(self) -> Self {
+        self.map_layer(ValidateTokenLayer::report_only)
+    }
+
     /// See [`ValidateTokenLayer::on_rejection`].
     #[must_use]
     pub fn on_rejection<T, F>(self, respond: F) -> Self
@@ -474,6 +516,12 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let id = match self.layer.check(request.headers_mut()) {
             Ok(id) => id,
+            Err(rejection) if self.layer.report_only => {
+                self.layer.report(rejection);
+                self.layer.hide_token(request.headers_mut());
+                request.extensions_mut().insert(rejection);
+                return ResponseFuture { state: State::Called { future: self.inner.call(request) } };
+            }
             Err(rejection) => {
                 let response = self.layer.reject(rejection);
                 return ResponseFuture { state: State::Rejected { response: Some(response) } };

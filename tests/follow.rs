@@ -336,3 +336,16 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
         }
     }
 }
+
+/// Revoking by hand during a grace period: `remove_id` refuses the current key and the one in
+/// its grace period from the next request on, without waiting for the grace to end.
+#[test]
+fn revoking_an_id_by_hand_refuses_every_key_of_it_at_once() {
+    let mut volume = SecretVolume::new(ID, "key-a");
+    let (set, status) = followed_server(&volume, Duration::from_secs(600));
+    volume.update(ID, "key-b");
+    wait_until(LIMIT, || status("key-b") == 200).expect("B accepted");
+    assert_eq!(status("key-a"), 200, "A in its grace period");
+    assert_eq!(set.remove_id(ID), 2, "both keys removed");
+    assert_eq!((status("key-a"), status("key-b")), (401, 401));
+}

@@ -503,3 +503,47 @@ fn response_bodies_report_size_and_end() {
     let future = tower::Service::call(&mut default.clone(), Request::new(()));
     assert_eq!(format!("{future:?}"), "ResponseFuture { .. }");
 }
+
+/// Report-only lets through exactly what enforcing refuses, each with the reason enforcing would
+/// give, and the token header reaches the handler in neither mode.
+#[tokio::test]
+async fn report_only_lets_through_exactly_what_enforcing_refuses() {
+    use jocloud_auth::validate::Rejection;
+    bounded(async {
+        let vendor = common::vendor_credentials();
+        // The handler says who called, or why enforcing would have refused, and whether a token
+        // header reached it.
+        let handler = |request: Request<axum::body::Body>| async move {
+            let extensions = request.extensions();
+            let caller = extensions.get::<AuthenticatedId>().map(|id| format!("caller {id}"));
+            let reason = extensions.get::<Rejection>().map(|r| format!("would reject {r}"));
+            let token = if request.headers().contains_key("token") { " with token" } else { "" };
+            format!("{}{token}", caller.or(reason).unwrap_or_default())
+        };
+        let router = |layer: ValidateTokenLayer| {
+            Router::new().route("/app/{appid}/v1/image/sync", post(handler)).layer(layer)
+        };
+        let enforcing = serve_axum(router(ValidateTokenLayer::new(&vendor))).await;
+        let reporting = serve_axum(router(ValidateTokenLayer::new(&vendor).report_only())).await;
+        let wrong = common::token_of(&Credentials::new("qawsedrftg", "wrong").unwrap());
+        let cases: [(&[&[u8]], &str); 5] = [
+            (&[VENDOR_TOKEN.as_bytes()], "caller qawsedrftg"),
+            (&[], "would reject missing"),
+            (&[VENDOR_TOKEN.as_bytes(), VENDOR_TOKEN.as_bytes()], "would reject several_headers"),
+            (&[b"Bearer abc"], "would reject malformed"),
+            (&[wrong.as_bytes()], "would reject unknown_credential"),
+        ];
+        for (tokens, expected) in cases {
+            let enforced = send(&enforcing, tokens).await;
+            let reported = send(&reporting, tokens).await;
+            assert_eq!(reported.status, StatusCode::OK, "{expected}");
+            assert_eq!(reported.body, expected, "report-only, {expected}");
+            let accepted = expected.starts_with("caller");
+            assert_eq!(enforced.status == StatusCode::OK, accepted, "enforcing, {expected}");
+            if accepted {
+                assert_eq!(enforced.body, expected);
+            }
+        }
+    })
+    .await;
+}
