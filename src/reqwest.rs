@@ -170,24 +170,30 @@ impl Middleware for TokenAuthMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        // The first request, then as many redirects as reqwest follows.
-        for _ in 0..=MAX_REDIRECTS {
-            let in_scope = self.layer.in_scope(target(request.url()));
-            self.layer.apply_to_headers(in_scope, request.headers_mut());
-            // Out of the scope, a copy in case the answer is a redirect into it (jocloud's answer
-            // to plain HTTP), which the redirect policy leaves to this loop.
-            let replay = if in_scope { None } else { request.try_clone() };
-            let response = self.send(request, extensions, next.clone()).await?;
-            match replay.and_then(|replay| self.redirect_into_scope(replay, &response)) {
-                Some(redirected) => request = redirected,
-                None => return Ok(response),
+        let in_scope = self.sign(&mut request);
+        // Out of the scope, a copy in case the answer is a redirect into it (jocloud's answer to
+        // plain HTTP), which the redirect policy leaves to the middleware. Once in the scope,
+        // reqwest follows the redirects itself.
+        let replay = if in_scope { None } else { request.try_clone() };
+        let response = self.send(request, extensions, next.clone()).await?;
+        match replay.and_then(|replay| self.redirect_into_scope(replay, &response)) {
+            Some(mut redirected) => {
+                self.sign(&mut redirected);
+                self.send(redirected, extensions, next).await
             }
+            None => Ok(response),
         }
-        Err(reqwest_middleware::Error::middleware(TooManyRedirects))
     }
 }
 
 impl TokenAuthMiddleware {
+    /// Adds, keeps or removes the token as the layer would; says whether `request` is in scope.
+    fn sign(&self, request: &mut Request) -> bool {
+        let in_scope = self.layer.in_scope(target(request.url()));
+        self.layer.apply_to_headers(in_scope, request.headers_mut());
+        in_scope
+    }
+
     /// Sends `request`, and once more with the previous key if a live key's grace period runs
     /// and the answer is `401`.
     async fn send(
@@ -233,18 +239,6 @@ impl TokenAuthMiddleware {
         Some(request)
     }
 }
-
-/// A redirect chain longer than [`MAX_REDIRECTS`].
-#[derive(Debug)]
-struct TooManyRedirects;
-
-impl fmt::Display for TooManyRedirects {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "more than {MAX_REDIRECTS} redirects")
-    }
-}
-
-impl std::error::Error for TooManyRedirects {}
 
 /// `RetryWithPreviousKey` for a tower stack over a `reqwest::Client`.
 #[cfg(all(feature = "rotation", feature = "tower"))]
