@@ -59,7 +59,10 @@ use std::{
 };
 
 use http::{
-    header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING},
+    header::{
+        AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
+        WWW_AUTHENTICATE,
+    },
     Method, StatusCode,
 };
 use reqwest::{redirect, Request, Response, Url};
@@ -234,6 +237,13 @@ impl TokenAuthMiddleware {
             }
             StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
             _ => return None,
+        }
+        // To another host or port, reqwest drops these; so does this hop.
+        let from = response.url();
+        if from.host_str() != url.host_str() || from.port_or_known_default() != url.port_or_known_default() {
+            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE] {
+                request.headers_mut().remove(name);
+            }
         }
         *request.url_mut() = url;
         Some(request)

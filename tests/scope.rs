@@ -113,8 +113,8 @@ async fn the_default_scope_through_a_hyper_util_client() {
 #[derive(Clone, Default)]
 struct HttpsStandIn(Arc<Mutex<Vec<Hop>>>);
 
-/// An HTTPS request the stand-in answered: its URL, method and body.
-type Hop = (String, reqwest::Method, Option<String>);
+/// An HTTPS request the stand-in answered: its URL, method, body, and whether a cookie came.
+type Hop = (String, reqwest::Method, Option<String>, bool);
 
 #[async_trait::async_trait]
 impl Middleware for HttpsStandIn {
@@ -130,7 +130,8 @@ impl Middleware for HttpsStandIn {
         let token = request.headers().get("token").map(|v| v.to_str().unwrap().to_owned());
         let body =
             request.body().and_then(|body| body.as_bytes()).map(|b| String::from_utf8(b.to_vec()).unwrap());
-        self.0.lock().unwrap().push((request.url().to_string(), request.method().clone(), body));
+        let cookie = request.headers().contains_key("cookie");
+        self.0.lock().unwrap().push((request.url().to_string(), request.method().clone(), body, cookie));
         let answer = http::Response::new(token.unwrap_or_else(|| "no token".into()));
         Ok(reqwest::Response::from(answer))
     }
@@ -209,7 +210,7 @@ async fn the_http_to_https_redirect_through_reqwest() {
             let stand_in = HttpsStandIn::default();
             let client = reqwest_client(&http, &stand_in);
             let url = format!("http://ai.jocloud.com:{}/app/1/v1/image/sync", http.addr.port());
-            let response = client.post(&url).body("{}").send().await.unwrap();
+            let response = client.post(&url).header("cookie", "session=1").body("{}").send().await.unwrap();
             assert_eq!(response.status(), StatusCode::OK, "{status}");
             assert_eq!(
                 response.text().await.unwrap(),
@@ -218,11 +219,8 @@ async fn the_http_to_https_redirect_through_reqwest() {
             );
             assert_eq!(*tokens.lock().unwrap(), [false], "{status}: the HTTP hop carries none");
             let hops = stand_in.0.lock().unwrap().clone();
-            assert_eq!(
-                hops,
-                [("https://ai.jocloud.com:8443/app/1/v1/image/sync".to_owned(), method, body)],
-                "{status}"
-            );
+            let hop = ("https://ai.jocloud.com:8443/app/1/v1/image/sync".to_owned(), method, body, false);
+            assert_eq!(hops, [hop], "{status}: and no cookie to another port");
         }
     })
     .await;
