@@ -226,6 +226,36 @@ async fn the_http_to_https_redirect_through_reqwest() {
     .await;
 }
 
+/// To the same host and port (only the scheme changes), the followed hop keeps the caller's
+/// cookie, as reqwest would.
+#[tokio::test]
+async fn a_redirect_to_the_same_host_and_port_keeps_the_callers_cookie() {
+    bounded(async {
+        let same_place = serve(service_fn(|request: Request<Incoming>| {
+            let host = request.headers()["host"].to_str().unwrap().to_owned();
+            let mut redirect = Response::new(Full::<Bytes>::default());
+            *redirect.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            redirect.headers_mut().insert(LOCATION, format!("https://{host}/p").parse().unwrap());
+            ready(Ok::<_, Infallible>(redirect))
+        }))
+        .await;
+        let stand_in = HttpsStandIn::default();
+        let client = reqwest_client(&same_place, &stand_in);
+        let url = format!("http://ai.jocloud.com:{}/p", same_place.addr.port());
+        let response = client.get(&url).header("cookie", "session=1").send().await.unwrap();
+        assert_eq!(response.text().await.unwrap(), VENDOR_TOKEN);
+        let hops = stand_in.0.lock().unwrap().clone();
+        let hop = (
+            format!("https://ai.jocloud.com:{}/p", same_place.addr.port()),
+            reqwest::Method::GET,
+            None,
+            true,
+        );
+        assert_eq!(hops, [hop]);
+    })
+    .await;
+}
+
 /// A redirect from outside the scope to outside it is handed to the caller, never followed
 /// with a token.
 #[tokio::test]
