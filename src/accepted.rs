@@ -192,11 +192,9 @@ impl AcceptedSet {
         let mut count = 0;
         for entry in self.by_hash.values().flat_map(|filed| filed.iter()) {
             count += 1;
-            let at = first.partition_point(|id| **id <= *entry.id);
-            if at < Summary::SHOWN {
-                first.insert(at, entry.id.clone());
-                first.truncate(Summary::SHOWN);
-            }
+            // Kept in order, and cut back to the first few each time.
+            first.insert(first.partition_point(|id| **id <= *entry.id), entry.id.clone());
+            first.truncate(Summary::SHOWN);
         }
         Summary { count, first }
     }
