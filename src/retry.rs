@@ -94,15 +94,6 @@ impl<B: Clone, ResBody, E> Policy<Request<B>, Response<ResBody>, E> for RetryWit
     }
 
     fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
-        if !self.token.may_retry(request.headers()) {
-            return None;
-        }
-        let mut clone = Request::new(request.body().clone());
-        *clone.method_mut() = request.method().clone();
-        *clone.uri_mut() = request.uri().clone();
-        *clone.version_mut() = request.version();
-        *clone.headers_mut() = request.headers().clone();
-        *clone.extensions_mut() = request.extensions().clone();
-        Some(clone)
+        self.token.may_retry(request.headers()).then(|| request.clone())
     }
 }
