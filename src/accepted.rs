@@ -31,13 +31,16 @@ use crate::Credentials;
 /// zeroized when the last set holding it is dropped).
 #[derive(Clone)]
 pub(crate) struct AcceptedEntry {
-    id: Arc<str>,
-    payload: Zeroizing<String>,
+    pub(crate) id: Arc<str>,
+    payload: Arc<Zeroizing<String>>,
+    /// Replaced by a newer key, and accepted only until its grace period ends.
+    pub(crate) retiring: bool,
 }
 
 impl AcceptedEntry {
     pub(crate) fn new(credentials: &Credentials) -> Self {
-        Self { id: credentials.id().into(), payload: credentials.encoded_payload() }
+        let payload = Arc::new(credentials.encoded_payload());
+        Self { id: credentials.id().into(), payload, retiring: false }
     }
 }
 
@@ -79,11 +82,11 @@ const SCANNED: usize = 4;
 fn last_match<'a>(
     entries: impl Iterator<Item = &'a AcceptedEntry>,
     presented: &[u8],
-) -> Option<&'a Arc<str>> {
+) -> Option<&'a AcceptedEntry> {
     let mut found = None;
     for entry in entries {
         if constant_time_eq(entry.payload.as_bytes(), presented) {
-            found = Some(&entry.id);
+            found = Some(entry);
         }
     }
     found
@@ -124,9 +127,9 @@ impl AcceptedSet {
         set
     }
 
-    /// The ID whose payload equals `presented`, byte for byte. A set of a few credentials is
-    /// compared with every one, to the end: hashing the payload would cost more than that.
-    pub(crate) fn find(&self, presented: &[u8]) -> Option<&Arc<str>> {
+    /// The entry whose payload equals `presented`, byte for byte. A set of a few credentials
+    /// is compared with every one, to the end: hashing the payload would cost more than that.
+    pub(crate) fn find(&self, presented: &[u8]) -> Option<&AcceptedEntry> {
         if self.by_hash.len() <= SCANNED {
             return last_match(self.by_hash.values().flat_map(|filed| filed.iter()), presented);
         }
@@ -139,15 +142,37 @@ impl AcceptedSet {
         hasher.finish()
     }
 
-    /// Adds `entry` unless the same credentials are accepted already; says whether it did.
+    /// Adds `entry` unless the same credentials are accepted already (then they are no longer
+    /// retiring); says whether it did.
     pub(crate) fn insert(&mut self, entry: AcceptedEntry) -> bool {
         let filed = self.by_hash.entry(self.hash(entry.payload.as_bytes())).or_insert_with(|| Arc::new([]));
         // A plain comparison: this runs when the set changes, not on a request.
-        if filed.iter().any(|known| known.payload == entry.payload) {
-            return false;
+        let known = filed.iter().any(|known| known.payload == entry.payload);
+        *filed = if known {
+            filed
+                .iter()
+                .map(|known| AcceptedEntry {
+                    retiring: known.retiring && known.payload != entry.payload,
+                    ..known.clone()
+                })
+                .collect()
+        } else {
+            filed.iter().cloned().chain([entry]).collect()
+        };
+        !known
+    }
+
+    /// Marks `credentials` as retiring: still accepted, in their grace period.
+    #[cfg(feature = "rotation")]
+    pub(crate) fn retire(&mut self, credentials: &Credentials) {
+        let payload = credentials.encoded_payload();
+        if let Some(filed) = self.by_hash.get_mut(&self.hash(payload.as_bytes())) {
+            let retiring = |known: &AcceptedEntry| known.retiring || *known.payload == payload;
+            *filed = filed
+                .iter()
+                .map(|known| AcceptedEntry { retiring: retiring(known), ..known.clone() })
+                .collect();
         }
-        *filed = filed.iter().cloned().chain([entry]).collect();
-        true
     }
 
     /// Removes every entry for which `gone(id, payload)` holds; returns how many.
@@ -175,7 +200,7 @@ impl AcceptedSet {
             return false;
         };
         let kept: Vec<AcceptedEntry> =
-            filed.iter().filter(|entry| entry.payload != payload).cloned().collect();
+            filed.iter().filter(|entry| *entry.payload != payload).cloned().collect();
         let removed = kept.len() != filed.len();
         if kept.is_empty() {
             self.by_hash.remove(&hash);
@@ -224,11 +249,11 @@ mod tests {
     #[test]
     fn finds_exactly_the_accepted_payloads() {
         let set = AcceptedSet::with_entries([entry("a", "one"), entry("b", "two"), entry("a", "three")]);
-        assert_eq!(set.find(payload("a", "one").as_bytes()).map(|id| &**id), Some("a"));
-        assert_eq!(set.find(payload("b", "two").as_bytes()).map(|id| &**id), Some("b"));
-        assert_eq!(set.find(payload("a", "three").as_bytes()).map(|id| &**id), Some("a"));
+        assert_eq!(set.find(payload("a", "one").as_bytes()).map(|entry| &*entry.id), Some("a"));
+        assert_eq!(set.find(payload("b", "two").as_bytes()).map(|entry| &*entry.id), Some("b"));
+        assert_eq!(set.find(payload("a", "three").as_bytes()).map(|entry| &*entry.id), Some("a"));
         for presented in [payload("a", "two").as_bytes(), b"", b"YTpvbmU", b"YTpvbmU==="] {
-            assert_eq!(set.find(presented), None, "{presented:?}");
+            assert!(set.find(presented).is_none(), "{presented:?}");
         }
         assert_eq!(set.ids(), ["a", "a", "b"]);
     }
@@ -258,7 +283,8 @@ mod tests {
             let payload = &long[..len];
             let entry = AcceptedEntry {
                 id: "id".into(),
-                payload: Zeroizing::new(String::from_utf8(payload.to_vec()).unwrap()),
+                payload: Arc::new(Zeroizing::new(String::from_utf8(payload.to_vec()).unwrap())),
+                retiring: false,
             };
             let set = AcceptedSet::with_entries([entry]);
             assert!(set.find(payload).is_some(), "length {len}");
@@ -317,6 +343,6 @@ mod tests {
         let hash = set.hash(payload("a", "one").as_bytes());
         let filed = set.by_hash.get_mut(&hash).unwrap();
         *filed = [entry("b", "two")].into_iter().chain(filed.iter().cloned()).collect();
-        assert_eq!(set.find(payload("a", "one").as_bytes()).map(|id| &**id), Some("a"));
+        assert_eq!(set.find(payload("a", "one").as_bytes()).map(|entry| &*entry.id), Some("a"));
     }
 }

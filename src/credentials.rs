@@ -162,6 +162,11 @@ impl Credentials {
         self.id == other.id && *self.secret == *other.secret
     }
 
+    /// The ID and the secret, to sort a set of credentials by. Not constant-time either.
+    pub(crate) fn key(&self) -> (&str, &str) {
+        (&self.id, &self.secret)
+    }
+
     /// The certificate ID. Not a secret: it is what the server reports back as the caller.
     pub fn id(&self) -> &str {
         &self.id

@@ -134,10 +134,23 @@ pub enum LoadProblem {
         /// The limit, in bytes.
         max_bytes: u64,
     },
-    /// The content is not valid UTF-8 (or the variable not valid Unicode).
+    /// The content is not valid UTF-8 (or the variable, or a file name that is a certificate
+    /// ID, not valid Unicode).
     NotUnicode,
     /// The content is not valid credentials.
     Invalid(InvalidCredentials),
+    /// A line of a file of lines is not valid credentials.
+    InvalidLine {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        invalid: InvalidCredentials,
+    },
+    /// The file or directory holds no credentials at all.
+    NoCredentials,
+    /// The file (or the volume's version) changed while it was being read: it is read again
+    /// later.
+    Changed,
 }
 
 impl fmt::Display for LoadError {
@@ -156,6 +169,12 @@ impl fmt::Display for LoadError {
             }
             LoadProblem::NotUnicode => f.write_str("not valid UTF-8"),
             LoadProblem::Invalid(invalid) => invalid.describe(f),
+            LoadProblem::InvalidLine { line, invalid } => {
+                write!(f, "line {line}: ")?;
+                invalid.describe(f)
+            }
+            LoadProblem::NoCredentials => f.write_str("holds no credentials"),
+            LoadProblem::Changed => f.write_str("changed while it was being read"),
         }
     }
 }
@@ -163,7 +182,7 @@ impl fmt::Display for LoadError {
 impl Error for LoadError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self.problem() {
-            LoadProblem::Invalid(invalid) => Some(invalid),
+            LoadProblem::Invalid(invalid) | LoadProblem::InvalidLine { invalid, .. } => Some(invalid),
             _ => None,
         }
     }

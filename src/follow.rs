@@ -23,8 +23,9 @@ use std::{
 
 use crate::{
     error::LoadError,
-    live::{WeakCredentials, WeakSet, DEFAULT_GRACE},
-    Credentials, CredentialsSource, LiveCredentialSet, LiveCredentials,
+    live::{SetChange, WeakCredentials, WeakSet, DEFAULT_GRACE},
+    source::Seen,
+    CredentialSetSource, Credentials, CredentialsSource, LiveCredentialSet, LiveCredentials,
 };
 
 /// How to follow a [`CredentialsSource`].
@@ -167,44 +168,85 @@ impl LiveCredentials {
     pub fn follow(source: CredentialsSource, options: FollowOptions) -> Result<Self, FollowError> {
         let first = source.load()?;
         let credentials = Self::with_grace(&first, options.grace);
-        let follower = Follower::new(first, options.grace, Target::Client(credentials.downgrade()));
-        spawn(source, options, follower)?;
+        let follower = Follower::new(first, ClientFeed(credentials.downgrade()));
+        let describe = source.describe();
+        spawn(move || source.load().map(Some), describe, options, follower)?;
         Ok(credentials)
     }
 }
 
 impl LiveCredentialSet {
     /// A set accepting the credentials read from `source` now, kept current by a thread that
-    /// follows it for as long as any handle to the set is left; after a change the previous key
-    /// stays accepted for the grace period.
+    /// follows it for as long as any handle to the set is left.
+    ///
+    /// `source` is one credential ([`CredentialsSource`]) or many ([`CredentialSetSource`]).
+    /// Each change applies as a difference, in one step: a key that is new is accepted, and
+    /// every other credential is untouched, so no request of theirs fails on the way.
+    ///
+    /// - A key replaced by another for its certificate ID (and, from a source of one
+    ///   credential, any replaced key) stays accepted for the grace period, for clients that
+    ///   have not read the new key yet; a request that uses it carries
+    ///   [`RetiringKey`](crate::validate::RetiringKey).
+    /// - A certificate ID that is gone from a source of many is refused from the next request
+    ///   on, with any of its keys still in a grace period: that is how an operator revokes a
+    ///   customer. ([`remove_id`](Self::remove_id) does it by hand.)
     ///
     /// # Errors
     ///
-    /// As [`LiveCredentials::follow`].
-    pub fn follow(source: CredentialsSource, options: FollowOptions) -> Result<Self, FollowError> {
-        let first = source.load()?;
-        let set = Self::new([&first]);
-        let target = Target::Server { set: set.downgrade(), retiring: Vec::new() };
-        let follower = Follower::new(first, options.grace, target);
-        spawn(source, options, follower)?;
+    /// As [`LiveCredentials::follow`], with what [`CredentialSetSource::load`] reports.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// use jocloud_auth::{validate::ValidateTokenLayer, CredentialSetSource, FollowOptions, LiveCredentialSet};
+    ///
+    /// // A Secret with a key per customer (its ID) holding that customer's secret.
+    /// let source = CredentialSetSource::dir("/var/run/secrets/customers");
+    /// let accepted = LiveCredentialSet::follow(source, FollowOptions::default())?;
+    /// let layer = ValidateTokenLayer::live(&accepted);
+    /// # Ok::<(), jocloud_auth::FollowError>(())
+    /// ```
+    pub fn follow(
+        source: impl Into<CredentialSetSource>,
+        options: FollowOptions,
+    ) -> Result<Self, FollowError> {
+        let source = source.into();
+        let mut seen = Seen::default();
+        // With nothing seen before, the first read is whatever is there.
+        let first = source.load_unless_seen(&mut seen)?.unwrap_or_default();
+        let set = Self::new(&first);
+        let feed = SetFeed {
+            set: set.downgrade(),
+            grace: options.grace,
+            one: source.is_one(),
+            retiring: Vec::new(),
+        };
+        let follower = Follower::new(first, feed);
+        let describe = source.describe();
+        spawn(move || source.load_unless_seen(&mut seen), describe, options, follower)?;
         Ok(set)
     }
 }
 
-/// Starts the thread that reads `source` every interval and feeds `follower` what it read.
-fn spawn(
-    source: CredentialsSource,
+/// Starts the thread that reads the source with `read` every interval and feeds `follower`
+/// what it read.
+fn spawn<F: Feed + Send + 'static>(
+    mut read: impl FnMut() -> Result<Option<F::Version>, LoadError> + Send + 'static,
+    describe: String,
     options: FollowOptions,
-    mut follower: Follower,
-) -> Result<(), FollowError> {
+    mut follower: Follower<F>,
+) -> Result<(), FollowError>
+where
+    F::Version: Send,
+{
     let interval = options.interval;
     std::thread::Builder::new()
         .name("jocloud-auth-follow".into())
         .spawn(move || {
             run(
                 || std::thread::sleep(interval),
-                |now| follower.step(source.load(), now),
-                |error| report(&source, error, options.on_error.as_deref()),
+                |now| follower.step(read(), now),
+                |error| report(&describe, error, options.on_error.as_deref()),
             )
         })
         .map(drop)
@@ -235,34 +277,38 @@ enum Step {
     Gone,
 }
 
-/// What a follower feeds. Weak, so that the follower ends when every handle is gone.
-enum Target {
-    Client(WeakCredentials),
-    /// With the keys replaced within their grace period, and when it ends (`None`: never).
-    Server {
-        set: WeakSet,
-        retiring: Vec<(Credentials, Option<Instant>)>,
-    },
+/// What a follower feeds, held weakly so that the follower ends when every handle is gone.
+trait Feed {
+    /// What one read of the source gives.
+    type Version;
+
+    fn same(one: &Self::Version, other: &Self::Version) -> bool;
+
+    /// Makes `new` current in place of `old`; `false` once nothing is left to feed.
+    fn publish(&mut self, old: &Self::Version, new: &Self::Version, now: Instant) -> bool;
+
+    /// Ends the grace periods that are over at `now`; `false` once nothing is left to feed.
+    fn expire(&mut self, now: Instant) -> bool;
 }
 
 /// The follower's state, fed one read at a time with the time of the read.
-struct Follower {
-    current: Credentials,
-    /// A changed key seen at the last read, published if the next read agrees.
-    candidate: Option<Credentials>,
+struct Follower<F: Feed> {
+    current: F::Version,
+    /// A changed version seen at the last read, published if the next read agrees.
+    candidate: Option<F::Version>,
     last_error: Option<LoadError>,
-    grace: Duration,
-    target: Target,
+    feed: F,
 }
 
-impl Follower {
-    fn new(current: Credentials, grace: Duration, target: Target) -> Self {
-        Self { current, candidate: None, last_error: None, grace, target }
+impl<F: Feed> Follower<F> {
+    fn new(current: F::Version, feed: F) -> Self {
+        Self { current, candidate: None, last_error: None, feed }
     }
 
-    /// Takes in one read of the source, made at `now`.
-    fn step(&mut self, read: Result<Credentials, LoadError>, now: Instant) -> Step {
-        if !self.expire(now) {
+    /// Takes in one read of the source, made at `now`: a version, or `None` for the very
+    /// version of the last read (a kubelet volume's, which is never changed).
+    fn step(&mut self, read: Result<Option<F::Version>, LoadError>, now: Instant) -> Step {
+        if !self.feed.expire(now) {
             return Step::Gone;
         }
         let read = match read {
@@ -277,73 +323,153 @@ impl Follower {
             }
         };
         self.last_error = None;
-        if read.same_as(&self.current) {
-            self.candidate = None;
-        } else if self.candidate.as_ref().is_some_and(|candidate| candidate.same_as(&read)) {
-            self.candidate = None;
-            if !self.publish(read, now) {
+        let confirmed = match read {
+            None => self.candidate.take(),
+            Some(read) if F::same(&read, &self.current) => {
+                self.candidate = None;
+                None
+            }
+            Some(read) => match self.candidate.take() {
+                Some(candidate) if F::same(&candidate, &read) => Some(read),
+                _ => {
+                    self.candidate = Some(read);
+                    None
+                }
+            },
+        };
+        if let Some(new) = confirmed {
+            if !self.feed.publish(&self.current, &new, now) {
                 return Step::Gone;
             }
-        } else {
-            self.candidate = Some(read);
+            self.current = new;
         }
         Step::Continue
     }
+}
 
-    /// Makes `new` the current key, keeping the old one for the grace period; `false` once
-    /// nothing is left to feed.
-    fn publish(&mut self, new: Credentials, now: Instant) -> bool {
-        let old = std::mem::replace(&mut self.current, new);
-        match &mut self.target {
-            Target::Client(credentials) => {
-                let Some(credentials) = credentials.upgrade() else { return false };
-                credentials.rotate_at(&self.current, now);
-            }
-            Target::Server { set, retiring } => {
-                let Some(set) = set.upgrade() else { return false };
-                set.insert(&self.current);
-                // A -> B -> A: a key that comes back is current again, not retiring.
-                retiring.retain(|(key, _)| !key.same_as(&self.current));
-                retiring.push((old, now.checked_add(self.grace)));
-            }
-        }
+/// A client's key: the previous one carries its own grace period.
+struct ClientFeed(WeakCredentials);
+
+impl Feed for ClientFeed {
+    type Version = Credentials;
+
+    fn same(one: &Credentials, other: &Credentials) -> bool {
+        one.same_as(other)
+    }
+
+    fn publish(&mut self, _: &Credentials, new: &Credentials, now: Instant) -> bool {
+        let Some(credentials) = self.0.upgrade() else { return false };
+        credentials.rotate_at(new, now);
         true
     }
 
-    /// Drops the server's previous keys whose grace period is over at `now` (a client's
-    /// previous key carries its own end); `false` once nothing is left to feed.
-    fn expire(&mut self, now: Instant) -> bool {
-        match &mut self.target {
-            Target::Client(credentials) => credentials.upgrade().is_some(),
-            Target::Server { set, retiring } => {
-                let Some(set) = set.upgrade() else { return false };
-                retiring.retain(|(key, until)| {
-                    let over = until.is_some_and(|until| until <= now);
-                    if over && !key.same_as(&self.current) {
-                        set.remove(key);
-                    }
-                    !over
-                });
-                true
+    fn expire(&mut self, _: Instant) -> bool {
+        self.0.upgrade().is_some()
+    }
+}
+
+/// A server's set, as a version of credentials sorted by [`Credentials::key`], each once.
+struct SetFeed {
+    set: WeakSet,
+    grace: Duration,
+    /// A source of one credential: a replaced key retires whatever its ID.
+    one: bool,
+    /// The keys replaced within their grace period, and when it ends (`None`: never).
+    retiring: Vec<(Credentials, Option<Instant>)>,
+}
+
+/// What is in `new` and not in `old`, and what is in `old` and not in `new`: one walk along
+/// both, as each is sorted by [`Credentials::key`].
+fn difference<'a>(
+    old: &'a [Credentials],
+    new: &'a [Credentials],
+) -> (Vec<&'a Credentials>, Vec<&'a Credentials>) {
+    let (mut added, mut gone) = (Vec::new(), Vec::new());
+    let (mut old, mut new) = (old.iter().peekable(), new.iter().peekable());
+    loop {
+        match (old.peek(), new.peek()) {
+            (None, None) => return (added, gone),
+            (Some(_), None) => gone.extend(old.by_ref()),
+            (None, Some(_)) => added.extend(new.by_ref()),
+            (Some(o), Some(n)) => match o.key().cmp(&n.key()) {
+                std::cmp::Ordering::Less => gone.extend(old.next()),
+                std::cmp::Ordering::Greater => added.extend(new.next()),
+                std::cmp::Ordering::Equal => {
+                    old.next();
+                    new.next();
+                }
+            },
+        }
+    }
+}
+
+fn holds(version: &[Credentials], credentials: &Credentials) -> bool {
+    version.binary_search_by(|known| known.key().cmp(&credentials.key())).is_ok()
+}
+
+fn holds_id(version: &[Credentials], id: &str) -> bool {
+    version.binary_search_by(|known| known.id().cmp(id)).is_ok()
+}
+
+impl Feed for SetFeed {
+    type Version = Vec<Credentials>;
+
+    fn same(one: &Vec<Credentials>, other: &Vec<Credentials>) -> bool {
+        one.len() == other.len() && one.iter().zip(other).all(|(one, other)| one.same_as(other))
+    }
+
+    fn publish(&mut self, old: &Vec<Credentials>, new: &Vec<Credentials>, now: Instant) -> bool {
+        let Some(set) = self.set.upgrade() else { return false };
+        let (added, replaced) = difference(old, new);
+        let mut change = SetChange { insert: added, ..SetChange::default() };
+        // A -> B -> A: a key that comes back is current again, not retiring.
+        self.retiring.retain(|(key, _)| !holds(new, key));
+        let until = now.checked_add(self.grace);
+        for replaced in replaced {
+            if self.one || holds_id(new, replaced.id()) {
+                change.retire.push(replaced);
+                self.retiring.push((replaced.clone(), until));
+            } else {
+                change.remove.push(replaced.clone());
             }
         }
+        // A customer who is gone is refused at once, with every key still in a grace period.
+        let (gone, kept) = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .partition(|(key, _)| !self.one && !holds_id(new, key.id()));
+        self.retiring = kept;
+        change.remove.extend(gone.into_iter().map(|(key, _): (Credentials, _)| key));
+        set.apply(change);
+        true
+    }
+
+    fn expire(&mut self, now: Instant) -> bool {
+        let Some(set) = self.set.upgrade() else { return false };
+        let (over, kept) = std::mem::take(&mut self.retiring)
+            .into_iter()
+            .partition(|(_, until)| until.is_some_and(|until| until <= now));
+        self.retiring = kept;
+        let over: Vec<(Credentials, _)> = over;
+        if !over.is_empty() {
+            set.apply(SetChange {
+                remove: over.into_iter().map(|(key, _)| key).collect(),
+                ..SetChange::default()
+            });
+        }
+        true
     }
 }
 
 /// Tells the user about a problem with the source: never its content, which errors never hold.
 /// A reporting callback that panics is not allowed to stop the follower.
-fn report(
-    source: &CredentialsSource,
-    error: &FollowError,
-    on_error: Option<&(dyn Fn(&FollowError) + Send + Sync)>,
-) {
+fn report(source: &str, error: &FollowError, on_error: Option<&(dyn Fn(&FollowError) + Send + Sync)>) {
     #[cfg(feature = "tracing")]
     match error {
         FollowError::Stopped => {
-            tracing::error!(source = %source.describe(), %error, "jocloud credentials follower stopped")
+            tracing::error!(source, %error, "jocloud credentials follower stopped")
         }
         _ => {
-            tracing::warn!(source = %source.describe(), %error, "jocloud credentials not reloaded; keeping the last good key")
+            tracing::warn!(source, %error, "jocloud credentials not reloaded; keeping the last good key")
         }
     }
     #[cfg(not(feature = "tracing"))]
@@ -376,40 +502,68 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(10);
 
-    fn client(secret: &str) -> (LiveCredentials, Follower) {
+    fn client(secret: &str) -> (LiveCredentials, Follower<ClientFeed>) {
         let credentials = LiveCredentials::with_grace(&key(secret), GRACE);
-        let follower = Follower::new(key(secret), GRACE, Target::Client(credentials.downgrade()));
+        let follower = Follower::new(key(secret), ClientFeed(credentials.downgrade()));
         (credentials, follower)
     }
 
-    fn server(secret: &str) -> (LiveCredentialSet, Follower) {
-        let set = LiveCredentialSet::new([&key(secret)]);
-        let target = Target::Server { set: set.downgrade(), retiring: Vec::new() };
-        (set, Follower::new(key(secret), GRACE, target))
+    /// A set following a source of one credential (`one`) or of many, which starts with `keys`.
+    fn set_of(keys: &[(&str, &str)], grace: Duration, one: bool) -> (LiveCredentialSet, Follower<SetFeed>) {
+        let version = version(keys).unwrap().unwrap();
+        let set = LiveCredentialSet::new(&version);
+        let feed = SetFeed { set: set.downgrade(), grace, one, retiring: Vec::new() };
+        (set, Follower::new(version, feed))
+    }
+
+    fn server(secret: &str) -> (LiveCredentialSet, Follower<SetFeed>) {
+        set_of(&[("id", secret)], GRACE, true)
+    }
+
+    /// A read of a source of many credentials, as `load_unless_seen` gives it.
+    fn version(keys: &[(&str, &str)]) -> Result<Option<Vec<Credentials>>, LoadError> {
+        let mut version: Vec<Credentials> =
+            keys.iter().map(|(id, secret)| Credentials::new(*id, *secret).unwrap()).collect();
+        version.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+        Ok(Some(version))
+    }
+
+    /// A read of a source of one credential with this secret.
+    fn one(secret: &str) -> Result<Option<Vec<Credentials>>, LoadError> {
+        version(&[("id", secret)])
+    }
+
+    fn read(secret: &str) -> Result<Option<Credentials>, LoadError> {
+        Ok(Some(key(secret)))
     }
 
     fn accepts(set: &LiveCredentialSet, secret: &str) -> bool {
-        set.load().find(key(secret).encoded_payload().as_bytes()).is_some()
+        accepts_key(set, "id", secret)
+    }
+
+    fn accepts_key(set: &LiveCredentialSet, id: &str, secret: &str) -> bool {
+        let payload = Credentials::new(id, secret).unwrap().encoded_payload();
+        set.load().find(payload.as_bytes()).is_some()
     }
 
     #[test]
     fn a_change_is_published_once_two_reads_agree() {
         let (credentials, mut follower) = client("a");
         let t0 = Instant::now();
-        assert_eq!(follower.step(Ok(key("b")), t0), Step::Continue);
+        assert_eq!(follower.step(read("b"), t0), Step::Continue);
         assert_eq!(credentials.value(Scheme::Base), value("a"), "one read is not enough");
         // A read that disagrees starts over.
-        assert_eq!(follower.step(Ok(key("c")), t0), Step::Continue);
-        assert_eq!(follower.step(Ok(key("b")), t0), Step::Continue);
+        assert_eq!(follower.step(read("c"), t0), Step::Continue);
+        assert_eq!(follower.step(read("b"), t0), Step::Continue);
         assert_eq!(credentials.value(Scheme::Base), value("a"));
-        assert_eq!(follower.step(Ok(key("b")), t0), Step::Continue);
+        assert_eq!(follower.step(read("b"), t0), Step::Continue);
         assert_eq!(credentials.value(Scheme::Base), value("b"));
         // An error between two reads of a change starts over too.
-        follower.step(Ok(key("c")), t0);
+        follower.step(read("c"), t0);
         follower.step(Err(missing("/x")), t0);
-        follower.step(Ok(key("c")), t0);
+        follower.step(read("c"), t0);
         assert_eq!(credentials.value(Scheme::Base), value("b"));
-        follower.step(Ok(key("c")), t0);
+        follower.step(read("c"), t0);
         assert_eq!(credentials.value(Scheme::Base), value("c"));
     }
 
@@ -417,8 +571,8 @@ mod tests {
     fn the_clients_previous_key_is_usable_for_the_grace_period() {
         let (credentials, mut follower) = client("a");
         let t0 = Instant::now();
-        follower.step(Ok(key("b")), t0);
-        follower.step(Ok(key("b")), t0);
+        follower.step(read("b"), t0);
+        follower.step(read("b"), t0);
         let retry = |at| credentials.retry_value(Scheme::Base, &value("b"), at);
         assert_eq!(retry(t0), Some(value("a")));
         assert_eq!(retry(t0 + GRACE - Duration::from_nanos(1)), Some(value("a")));
@@ -431,20 +585,20 @@ mod tests {
     fn the_server_keeps_the_old_key_for_the_grace_period_and_a_to_b_to_a() {
         let (set, mut follower) = server("a");
         let t0 = Instant::now();
-        follower.step(Ok(key("b")), t0);
-        follower.step(Ok(key("b")), t0);
+        follower.step(one("b"), t0);
+        follower.step(one("b"), t0);
         assert!(accepts(&set, "a") && accepts(&set, "b"));
-        follower.step(Ok(key("b")), t0 + GRACE - Duration::from_nanos(1));
+        follower.step(one("b"), t0 + GRACE - Duration::from_nanos(1));
         assert!(accepts(&set, "a"), "still within the grace period");
-        follower.step(Ok(key("b")), t0 + GRACE);
+        follower.step(one("b"), t0 + GRACE);
         assert!(!accepts(&set, "a") && accepts(&set, "b"), "the grace period is over");
 
         // B -> A: A is current again, and B retires.
         let t1 = t0 + GRACE * 2;
-        follower.step(Ok(key("a")), t1);
-        follower.step(Ok(key("a")), t1);
+        follower.step(one("a"), t1);
+        follower.step(one("a"), t1);
         assert!(accepts(&set, "a") && accepts(&set, "b"));
-        follower.step(Ok(key("a")), t1 + GRACE);
+        follower.step(one("a"), t1 + GRACE);
         assert!(accepts(&set, "a") && !accepts(&set, "b"));
     }
 
@@ -452,41 +606,117 @@ mod tests {
     fn two_changes_within_one_grace_retire_both_old_keys() {
         let (set, mut follower) = server("a");
         let t0 = Instant::now();
-        follower.step(Ok(key("b")), t0);
-        follower.step(Ok(key("b")), t0);
+        follower.step(one("b"), t0);
+        follower.step(one("b"), t0);
         let t1 = t0 + GRACE / 2;
-        follower.step(Ok(key("c")), t1);
-        follower.step(Ok(key("c")), t1);
+        follower.step(one("c"), t1);
+        follower.step(one("c"), t1);
         assert!(accepts(&set, "a") && accepts(&set, "b") && accepts(&set, "c"));
-        follower.step(Ok(key("c")), t0 + GRACE);
+        follower.step(one("c"), t0 + GRACE);
         assert!(!accepts(&set, "a") && accepts(&set, "b"));
-        follower.step(Ok(key("c")), t1 + GRACE);
+        follower.step(one("c"), t1 + GRACE);
         assert!(!accepts(&set, "b") && accepts(&set, "c"));
 
         // A -> B -> A within one grace: A is current, only B retires.
         let t2 = t1 + GRACE * 2;
-        follower.step(Ok(key("a")), t2);
-        follower.step(Ok(key("a")), t2);
-        follower.step(Ok(key("c")), t2);
-        follower.step(Ok(key("c")), t2);
-        follower.step(Ok(key("a")), t2);
-        follower.step(Ok(key("a")), t2);
-        follower.step(Ok(key("a")), t2 + GRACE);
+        follower.step(one("a"), t2);
+        follower.step(one("a"), t2);
+        follower.step(one("c"), t2);
+        follower.step(one("c"), t2);
+        follower.step(one("a"), t2);
+        follower.step(one("a"), t2);
+        follower.step(one("a"), t2 + GRACE);
         assert!(accepts(&set, "a") && !accepts(&set, "c"));
+    }
+
+    fn retiring(set: &LiveCredentialSet, id: &str, secret: &str) -> bool {
+        let payload = Credentials::new(id, secret).unwrap().encoded_payload();
+        set.load().find(payload.as_bytes()).is_some_and(|entry| entry.retiring)
+    }
+
+    #[test]
+    fn a_set_changes_as_a_difference() {
+        let (set, mut follower) = set_of(&[("a", "1"), ("b", "1"), ("c", "1")], GRACE, false);
+        let t0 = Instant::now();
+        // b's secret changes, c is gone, d is new.
+        let next = [("a", "1"), ("b", "2"), ("d", "1")];
+        follower.step(version(&next), t0);
+        assert!(accepts_key(&set, "c", "1"), "one read is not enough");
+        follower.step(version(&next), t0);
+        assert!(accepts_key(&set, "a", "1") && !retiring(&set, "a", "1"), "untouched");
+        assert!(accepts_key(&set, "b", "2") && !retiring(&set, "b", "2"));
+        assert!(retiring(&set, "b", "1"), "the replaced key, in its grace period");
+        assert!(!accepts_key(&set, "c", "1"), "a customer who is gone is refused at once");
+        assert!(accepts_key(&set, "d", "1"));
+        follower.step(version(&next), t0 + GRACE);
+        assert!(!accepts_key(&set, "b", "1") && accepts_key(&set, "b", "2"), "the grace period is over");
+
+        // b changes again, then b goes within the grace: every key of b is refused at once.
+        let t1 = t0 + GRACE * 2;
+        follower.step(version(&[("a", "1"), ("b", "3"), ("d", "1")]), t1);
+        follower.step(version(&[("a", "1"), ("b", "3"), ("d", "1")]), t1);
+        assert!(retiring(&set, "b", "2"));
+        follower.step(version(&[("a", "1"), ("d", "1")]), t1);
+        follower.step(version(&[("a", "1"), ("d", "1")]), t1);
+        assert!(!accepts_key(&set, "b", "2") && !accepts_key(&set, "b", "3"));
+        assert_eq!(set.ids(), ["a", "d"]);
+    }
+
+    #[test]
+    fn a_key_that_comes_back_is_no_longer_retiring() {
+        let (set, mut follower) = set_of(&[("a", "1")], GRACE, false);
+        let t0 = Instant::now();
+        for secret in ["2", "2", "1", "1"] {
+            follower.step(version(&[("a", secret)]), t0);
+        }
+        assert!(accepts_key(&set, "a", "1") && !retiring(&set, "a", "1"));
+        assert!(retiring(&set, "a", "2"));
+        follower.step(version(&[("a", "1")]), t0 + GRACE);
+        assert_eq!(set.ids(), ["a"]);
+        assert!(accepts_key(&set, "a", "1"));
+    }
+
+    #[test]
+    fn a_source_of_one_keeps_a_key_whose_id_changed_for_the_grace_period() {
+        let (set, mut follower) = set_of(&[("a", "1")], GRACE, true);
+        let t0 = Instant::now();
+        follower.step(version(&[("b", "1")]), t0);
+        follower.step(version(&[("b", "1")]), t0);
+        assert!(retiring(&set, "a", "1") && accepts_key(&set, "b", "1"));
+        follower.step(version(&[("b", "1")]), t0 + GRACE);
+        assert!(!accepts_key(&set, "a", "1"));
+    }
+
+    /// `None` is the very version read last (a kubelet volume's): it confirms a candidate, and
+    /// changes nothing otherwise.
+    #[test]
+    fn the_same_version_again_confirms_a_change() {
+        let (set, mut follower) = set_of(&[("a", "1")], GRACE, false);
+        let t0 = Instant::now();
+        assert_eq!(follower.step(Ok(None), t0), Step::Continue);
+        follower.step(version(&[("a", "2")]), t0);
+        assert!(!accepts_key(&set, "a", "2"));
+        follower.step(Ok(None), t0);
+        assert!(accepts_key(&set, "a", "2"));
+        follower.step(Ok(None), t0);
+        assert_eq!(set.ids(), ["a", "a"]);
+        // An error in between: the next read is a new version again.
+        follower.step(version(&[("a", "3")]), t0);
+        follower.step(Err(missing("/x")), t0);
+        follower.step(Ok(None), t0);
+        assert!(!accepts_key(&set, "a", "3"));
     }
 
     #[test]
     fn a_grace_too_long_for_the_clock_never_ends() {
         let credentials = LiveCredentials::with_grace(&key("a"), Duration::MAX);
-        let set = LiveCredentialSet::new([&key("a")]);
-        let target = Target::Server { set: set.downgrade(), retiring: Vec::new() };
-        let mut follower = Follower::new(key("a"), Duration::MAX, target);
+        let (set, mut follower) = set_of(&[("id", "a")], Duration::MAX, true);
         let t0 = Instant::now();
-        follower.step(Ok(key("b")), t0);
-        follower.step(Ok(key("b")), t0);
+        follower.step(one("b"), t0);
+        follower.step(one("b"), t0);
         credentials.rotate_at(&key("b"), t0);
         let far = t0 + Duration::from_secs(100 * 365 * 24 * 3600);
-        follower.step(Ok(key("b")), far);
+        follower.step(one("b"), far);
         assert!(accepts(&set, "a"));
         assert_eq!(credentials.retry_value(Scheme::Base, &value("b"), far), Some(value("a")));
     }
@@ -500,7 +730,7 @@ mod tests {
         assert_eq!(follower.step(Err(missing("/y")), t0), Step::Report(missing("/y")));
         assert_eq!(follower.step(Err(missing("/x")), t0), Step::Report(missing("/x")));
         // A good read in between: the same problem again is news again.
-        assert_eq!(follower.step(Ok(key("a")), t0), Step::Continue);
+        assert_eq!(follower.step(read("a"), t0), Step::Continue);
         assert_eq!(follower.step(Err(missing("/x")), t0), Step::Report(missing("/x")));
     }
 
@@ -509,10 +739,10 @@ mod tests {
         let t0 = Instant::now();
         let (credentials, mut follower) = client("a");
         drop(credentials);
-        assert_eq!(follower.step(Ok(key("a")), t0), Step::Gone);
+        assert_eq!(follower.step(read("a"), t0), Step::Gone);
         let (set, mut follower) = server("a");
         drop(set);
-        assert_eq!(follower.step(Ok(key("a")), t0), Step::Gone);
+        assert_eq!(follower.step(one("a"), t0), Step::Gone);
     }
 
     #[test]
@@ -541,8 +771,7 @@ mod tests {
 
     #[test]
     fn a_panicking_report_does_not_stop_the_follower() {
-        let source = CredentialsSource::file("/nonexistent");
-        report(&source, &FollowError::Stopped, Some(&|_: &FollowError| panic!("the user's callback")));
+        report("/nonexistent", &FollowError::Stopped, Some(&|_: &FollowError| panic!("the user's callback")));
     }
 
     #[test]

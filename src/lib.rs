@@ -115,7 +115,7 @@ pub mod reqwest;
 
 pub use credentials::{Credentials, ParseSchemeError, Scheme, TOKEN_HEADER};
 pub use error::{InvalidCredentials, InvalidHost, LoadError, LoadProblem, Part};
-pub use source::CredentialsSource;
+pub use source::{CredentialSetSource, CredentialsSource};
 
 #[cfg(feature = "rotation")]
 pub use follow::{FollowError, FollowOptions};

@@ -264,6 +264,21 @@ impl LiveCredentialSet {
         self.shared.current.load().ids()
     }
 
+    /// Applies a follower's `change` as one new snapshot.
+    pub(crate) fn apply(&self, change: SetChange<'_>) {
+        self.update(|set| {
+            for credentials in change.insert {
+                set.insert(AcceptedEntry::new(credentials));
+            }
+            for credentials in change.retire {
+                set.retire(credentials);
+            }
+            for credentials in &change.remove {
+                set.remove(credentials);
+            }
+        });
+    }
+
     /// A handle that does not keep the set alive, for a follower.
     pub(crate) fn downgrade(&self) -> WeakSet {
         WeakSet(Arc::downgrade(&self.shared))
@@ -284,6 +299,17 @@ impl LiveCredentialSet {
         self.shared.current.store(Arc::new(next));
         result
     }
+}
+
+/// What a follower changes in a [`LiveCredentialSet`] at once.
+#[derive(Default)]
+pub(crate) struct SetChange<'a> {
+    /// Keys to accept (again, if they were retiring).
+    pub(crate) insert: Vec<&'a Credentials>,
+    /// Keys still accepted, in their grace period.
+    pub(crate) retire: Vec<&'a Credentials>,
+    /// Keys to refuse.
+    pub(crate) remove: Vec<Credentials>,
 }
 
 /// A [`LiveCredentialSet`] that does not keep it alive.

@@ -1,8 +1,11 @@
 //! Credentials where deployments keep them: a directory of `id` and `secret` files (a
-//! Kubernetes Secret volume, Docker secrets), or one file holding `id:secret`.
+//! Kubernetes Secret volume, Docker secrets), or one file holding `id:secret`; and a gateway's
+//! many credentials, a file per certificate ID or a line per credential.
 
 use std::{
+    ffi::OsStr,
     fs::{File, OpenOptions},
+    hash::{BuildHasher, RandomState},
     io::{ErrorKind, Read},
     path::{Path, PathBuf},
 };
@@ -53,9 +56,12 @@ enum Kind {
     Pair(PathBuf),
 }
 
-/// The largest file read: far above any credential (whose header value is capped at 8 KiB),
-/// so that a wrong path to a large file fails fast instead of being read.
+/// The largest file read for one credential: far above any credential (whose header value is
+/// capped at 8 KiB), so that a wrong path to a large file fails fast instead of being read.
 const MAX_FILE: u64 = 16 * 1024;
+
+/// The largest file of lines read: room for about half a million credentials.
+const MAX_LINES_FILE: u64 = 64 * 1024 * 1024;
 
 impl CredentialsSource {
     /// The file [`dir`](Self::dir) reads the certificate ID from, unless told otherwise: `id`.
@@ -102,20 +108,222 @@ impl CredentialsSource {
                 })
             }
             Kind::Pair(path) => {
-                let text = read(path).map_err(|problem| in_file(path, problem))?;
+                let text = read(path, MAX_FILE).map_err(|problem| in_file(path, problem))?;
                 line(&text).parse().map_err(|invalid| in_file(path, LoadProblem::Invalid(invalid)))
             }
         }
     }
 
     /// The files this source reads, for messages.
-    #[cfg(all(feature = "rotation", feature = "tracing"))]
+    #[cfg(feature = "rotation")]
     pub(crate) fn describe(&self) -> String {
         match &self.kind {
             Kind::Files { id, secret } => format!("{} and {}", id.display(), secret.display()),
             Kind::Pair(path) => path.display().to_string(),
         }
     }
+}
+
+/// Where to read a gateway's many credentials from: one per customer application.
+///
+/// - [`dir`](Self::dir): a directory with one file per credential, named by its certificate
+///   ID and holding its secret key, as a Kubernetes Secret with a key per customer is mounted.
+///   Entries whose name starts with `.` are skipped (the kubelet's `..data` and its version
+///   directories among them). In a volume the kubelet writes, every file is read from one
+///   version, and a version already read is not read again (the kubelet never changes one,
+///   only replaces it), so following a large volume costs one `readlink` per poll.
+/// - [`lines`](Self::lines): a file with one `<id>:<secret>` per line, as Vault Agent or the
+///   external-secrets operator render one; blank lines and lines starting with `#` are
+///   skipped. A file of lines is read whole at each poll: up to 64 MiB.
+/// - Any [`CredentialsSource`], as a set of one (`From`).
+///
+/// Each file follows the rules of a [`CredentialsSource`] file (one trailing line ending
+/// stripped, anything that is not a regular file refused unread, 16 KiB at most), and every
+/// error names the file (and the line), never the content. A version with any error, or
+/// with no credentials at all (an emptied Secret, a file caught truncated), is refused whole:
+/// a follower keeps the last good set.
+///
+/// ```
+/// use jocloud_auth::CredentialSetSource;
+///
+/// # let dir = tempfile::tempdir()?;
+/// let file = dir.path().join("customers");
+/// std::fs::write(&file, "# id:secret, one per customer\nqawsedrftg:abcdefghijk\nzxcvbnmlkj:lmnopqrstuv\n")?;
+/// let credentials = CredentialSetSource::lines(&file).load()?;
+/// assert_eq!(credentials.iter().map(|c| c.id()).collect::<Vec<_>>(), ["qawsedrftg", "zxcvbnmlkj"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialSetSource {
+    kind: SetKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SetKind {
+    One(CredentialsSource),
+    Dir(PathBuf),
+    Lines(PathBuf),
+}
+
+impl From<CredentialsSource> for CredentialSetSource {
+    fn from(source: CredentialsSource) -> Self {
+        Self { kind: SetKind::One(source) }
+    }
+}
+
+impl CredentialSetSource {
+    /// A directory with a file per credential: the file's name is the certificate ID, its
+    /// content the secret key.
+    pub fn dir(dir: impl Into<PathBuf>) -> Self {
+        Self { kind: SetKind::Dir(dir.into()) }
+    }
+
+    /// A file with one `<id>:<secret>` per line.
+    pub fn lines(path: impl Into<PathBuf>) -> Self {
+        Self { kind: SetKind::Lines(path.into()) }
+    }
+
+    /// Whether this source holds one credential, not a set: then a follower keeps a replaced
+    /// key for the grace period even when its ID changed.
+    #[cfg(feature = "rotation")]
+    pub(crate) fn is_one(&self) -> bool {
+        matches!(self.kind, SetKind::One(_))
+    }
+
+    /// Reads and validates every credential, sorted by ID (then secret), each once.
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError::File`] naming the file or the directory the problem is in, as
+    /// [`CredentialsSource::load`] gives them, and [`LoadProblem::InvalidLine`] for a bad line,
+    /// [`LoadProblem::NoCredentials`] for a source that holds none.
+    pub fn load(&self) -> Result<Vec<Credentials>, LoadError> {
+        // With nothing seen before, every read is new.
+        self.load_unless_seen(&mut Seen::default()).map(Option::unwrap_or_default)
+    }
+
+    /// [`load`](Self::load), or `None` if what is there is what `seen` holds of the last
+    /// read: the same kubelet version, or a file of lines with the same content.
+    pub(crate) fn load_unless_seen(&self, seen: &mut Seen) -> Result<Option<Vec<Credentials>>, LoadError> {
+        let (path, read) = match &self.kind {
+            SetKind::One(source) => return Ok(Some(vec![source.load()?])),
+            SetKind::Lines(path) => (path, read_lines(path, seen)),
+            SetKind::Dir(dir) => (dir, read_dir_version(dir, seen)),
+        };
+        // After a failed read, the next is new whatever it finds.
+        let read = read.inspect_err(|_| seen.last = None)?;
+        let Some(mut credentials) = read else { return Ok(None) };
+        if credentials.is_empty() {
+            seen.last = None;
+            return Err(in_file(path, LoadProblem::NoCredentials));
+        }
+        credentials.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+        credentials.dedup_by(|a, b| a.key() == b.key());
+        Ok(Some(credentials))
+    }
+
+    /// The file or directory this source reads, for messages.
+    #[cfg(feature = "rotation")]
+    pub(crate) fn describe(&self) -> String {
+        match &self.kind {
+            SetKind::One(source) => source.describe(),
+            SetKind::Dir(path) | SetKind::Lines(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// What a follower keeps of its last good read of a [`CredentialSetSource`], so that reading
+/// the same again costs neither parsing nor a copy of any secret.
+#[derive(Default)]
+pub(crate) struct Seen {
+    /// Keyed with a random key of this follower's own, like the validator's index.
+    hasher: RandomState,
+    last: Option<Last>,
+}
+
+#[derive(PartialEq)]
+enum Last {
+    /// The kubelet version directory, which is never changed, only replaced.
+    Version(PathBuf),
+    /// The keyed hash of a file of lines.
+    Content(u64),
+}
+
+fn in_file(path: &Path, problem: LoadProblem) -> LoadError {
+    LoadError::File { path: path.to_owned(), problem }
+}
+
+/// The credentials of a file of lines, or `None` if its content is what `seen` read last.
+fn read_lines(path: &Path, seen: &mut Seen) -> Result<Option<Vec<Credentials>>, LoadError> {
+    let text = read(path, MAX_LINES_FILE).map_err(|problem| in_file(path, problem))?;
+    let content = Last::Content(seen.hasher.hash_one(text.as_bytes()));
+    if seen.last.as_ref() == Some(&content) {
+        return Ok(None);
+    }
+    let credentials = parse_lines(&text).map_err(|problem| in_file(path, problem))?;
+    seen.last = Some(content);
+    Ok(Some(credentials))
+}
+
+/// The credentials of a file of lines; a bad line is named by its number.
+fn parse_lines(text: &str) -> Result<Vec<Credentials>, LoadProblem> {
+    let wanted = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
+    (text.lines().zip(1..))
+        .filter(|(line, _)| wanted(line))
+        .map(|(line, number)| {
+            line.parse().map_err(|invalid| LoadProblem::InvalidLine { line: number, invalid })
+        })
+        .collect()
+}
+
+/// How often a directory is read again when the kubelet swapped its version while it was
+/// being read (it does not do so twice within its sync period).
+const VERSION_ATTEMPTS: usize = 3;
+
+/// The credentials of a directory of files, or `None` if it is a kubelet volume still at the
+/// version `seen` read last. In a kubelet volume the files are read from the directory
+/// `..data` points to, which must point there still afterwards.
+fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Option<Vec<Credentials>>, LoadError> {
+    let data = dir.join("..data");
+    for _ in 0..VERSION_ATTEMPTS {
+        let Ok(version) = std::fs::read_link(&data) else {
+            seen.last = None;
+            return read_entries(dir, dir).map(Some);
+        };
+        if matches!(&seen.last, Some(Last::Version(seen)) if *seen == version) {
+            return Ok(None);
+        }
+        seen.last = None;
+        let credentials = read_entries(&dir.join(&version), dir)?;
+        if std::fs::read_link(&data).ok().as_ref() == Some(&version) {
+            seen.last = Some(Last::Version(version));
+            return Ok(Some(credentials));
+        }
+    }
+    Err(in_file(dir, LoadProblem::Changed))
+}
+
+/// One credential per file in `from`, each named as the file of that name in `dir`.
+fn read_entries(from: &Path, dir: &Path) -> Result<Vec<Credentials>, LoadError> {
+    let entries = std::fs::read_dir(from).map_err(|error| in_file(dir, LoadProblem::Io(error.kind())))?;
+    let mut credentials = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| in_file(dir, LoadProblem::Io(error.kind())))?;
+        let name = entry.file_name();
+        if name.as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        credentials
+            .push(read_entry(&entry.path(), &name).map_err(|problem| in_file(&dir.join(&name), problem))?);
+    }
+    Ok(credentials)
+}
+
+/// The credential whose ID is `name` and whose secret is in the file at `path`.
+fn read_entry(path: &Path, name: &OsStr) -> Result<Credentials, LoadProblem> {
+    let id = name.to_str().ok_or(LoadProblem::NotUnicode)?;
+    let secret = read(path, MAX_FILE)?;
+    Credentials::new(id, line(&secret)).map_err(LoadProblem::Invalid)
 }
 
 /// Both files of one version. In a volume the kubelet writes (a `..data` symlink beside the
@@ -127,6 +335,7 @@ fn read_one_version(id: &Path, secret: &Path) -> Result<(Zeroizing<String>, Zero
     let named = |path: &Path, read: Result<Zeroizing<String>, LoadProblem>| {
         read.map_err(|problem| LoadError::File { path: path.to_owned(), problem })
     };
+    let read = |path: &Path| read(path, MAX_FILE);
     let as_they_are = || Ok((named(id, read(id))?, named(secret, read(secret))?));
     let dir = id.parent().filter(|dir| Some(*dir) == secret.parent());
     let data = dir.map(|dir| dir.join("..data"));
@@ -147,16 +356,20 @@ fn read_one_version(id: &Path, secret: &Path) -> Result<(Zeroizing<String>, Zero
     Ok((named(id, pair.0)?, named(secret, pair.1)?))
 }
 
-/// The whole file as text, in a buffer zeroized on drop.
-fn read(path: &Path) -> Result<Zeroizing<String>, LoadProblem> {
+/// The whole file as text, in a buffer zeroized on drop; refused unread if it is larger than
+/// `max` bytes.
+fn read(path: &Path, max: u64) -> Result<Zeroizing<String>, LoadProblem> {
     let io = |error: std::io::Error| LoadProblem::Io(error.kind());
-    let file = open_regular_file(path)?;
-    // Sized for the largest file read, so that reading never moves the buffer and leaves a
-    // copy of the secret behind.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_FILE as usize + 1));
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(LoadProblem::TooLarge { max_bytes: MAX_FILE });
+    let (file, len) = open_regular_file(path)?;
+    if len > max {
+        return Err(LoadProblem::TooLarge { max_bytes: max });
+    }
+    // Room for one byte more than the file holds: reading never moves the buffer (which would
+    // leave a copy of the secret behind), and a file that grew while it was read shows.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+    file.take(len + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 != len {
+        return Err(LoadProblem::Changed);
     }
     match String::from_utf8(std::mem::take(&mut *bytes)) {
         Ok(text) => Ok(Zeroizing::new(text)),
@@ -168,12 +381,13 @@ fn read(path: &Path) -> Result<Zeroizing<String>, LoadProblem> {
     }
 }
 
-/// Opens `path` for reading if it is a regular file, without blocking whatever it is.
+/// Opens `path` for reading if it is a regular file, without blocking whatever it is; with
+/// the file's length.
 ///
 /// Opening a FIFO for reading blocks until a writer comes, and some devices block too; so the
 /// path is checked before opening, opened non-blocking in case it was swapped in between, and
 /// what was opened is checked again.
-fn open_regular_file(path: &Path) -> Result<File, LoadProblem> {
+fn open_regular_file(path: &Path) -> Result<(File, u64), LoadProblem> {
     let io = |error: std::io::Error| LoadProblem::Io(error.kind());
     if !std::fs::metadata(path).map_err(io)?.is_file() {
         return Err(LoadProblem::NotAFile);
@@ -183,10 +397,11 @@ fn open_regular_file(path: &Path) -> Result<File, LoadProblem> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
     let file = options.open(path).map_err(io)?;
-    if !file.metadata().map_err(io)?.is_file() {
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
         return Err(LoadProblem::NotAFile);
     }
-    Ok(file)
+    Ok((file, metadata.len()))
 }
 
 /// `text` without one trailing `\n` or `\r\n`.
@@ -198,7 +413,7 @@ fn line(text: &str) -> &str {
 mod tests {
     use super::*;
 
-    #[cfg(all(feature = "rotation", feature = "tracing"))]
+    #[cfg(feature = "rotation")]
     #[test]
     fn describe_names_the_files() {
         let files = CredentialsSource::files("/run/jocloud/id", "/run/jocloud/secret");

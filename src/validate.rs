@@ -140,6 +140,17 @@ impl AsRef<str> for AuthenticatedId {
     }
 }
 
+/// In the extensions of a request accepted with a key in its grace period, beside its
+/// [`AuthenticatedId`].
+///
+/// A [followed](crate::LiveCredentialSet::follow) set keeps accepting a key that was replaced
+/// until its grace period ends, for clients that have not read the new key yet. A request that
+/// uses such a key carries this marker, and with `tracing` is an `INFO` event naming the
+/// caller's ID (`jocloud.caller_id`), so that an operator can count who has not moved to the
+/// new key yet, and end the grace early by removing the old key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RetiringKey;
+
 /// Why [`ValidateToken`] turned a request away; in the extensions of every rejection response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -181,12 +192,24 @@ enum Accepted {
     Live(crate::LiveCredentialSet),
 }
 
+/// Who an accepted request comes from, and whether with a key in its grace period.
+struct Caller {
+    id: AuthenticatedId,
+    retiring: bool,
+}
+
+impl Caller {
+    fn of(entry: &AcceptedEntry) -> Self {
+        Self { id: AuthenticatedId(entry.id.clone()), retiring: entry.retiring }
+    }
+}
+
 impl Accepted {
-    fn find(&self, payload: &[u8]) -> Option<AuthenticatedId> {
+    fn find(&self, payload: &[u8]) -> Option<Caller> {
         match self {
-            Accepted::Static(set) => set.find(payload).cloned().map(AuthenticatedId),
+            Accepted::Static(set) => set.find(payload).map(Caller::of),
             #[cfg(feature = "rotation")]
-            Accepted::Live(set) => set.load().find(payload).cloned().map(AuthenticatedId),
+            Accepted::Live(set) => set.load().find(payload).map(Caller::of),
         }
     }
 
@@ -335,7 +358,7 @@ impl ValidateTokenLayer {
 
     /// The caller's ID, or why there is none. On success the token header is removed, or
     /// marked sensitive when kept, so that layers inside never see or log it in clear.
-    fn check(&self, headers: &mut HeaderMap) -> Result<AuthenticatedId, Rejection> {
+    fn check(&self, headers: &mut HeaderMap) -> Result<Caller, Rejection> {
         let Entry::Occupied(mut token) = headers.entry(&self.header_name) else {
             return Err(Rejection::Missing);
         };
@@ -343,13 +366,13 @@ impl ValidateTokenLayer {
             return Err(Rejection::SeveralHeaders);
         }
         let payload = self.payload(token.get().as_bytes()).ok_or(Rejection::Malformed)?;
-        let id = self.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
+        let caller = self.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
         if self.keep_token_header {
             token.get_mut().set_sensitive(true);
         } else {
             token.remove();
         }
-        Ok(id)
+        Ok(caller)
     }
 
     /// What follows an accepted scheme word and one space. Scheme words are public, so this
@@ -514,8 +537,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = match self.layer.check(request.headers_mut()) {
-            Ok(id) => id,
+        let Caller { id, retiring } = match self.layer.check(request.headers_mut()) {
+            Ok(caller) => caller,
             Err(rejection) if self.layer.report_only => {
                 self.layer.report(rejection);
                 self.layer.hide_token(request.headers_mut());
@@ -531,6 +554,11 @@ where
         #[cfg(feature = "tracing")]
         #[allow(clippy::needless_borrows_for_generic_args)]
         tracing::Span::current().record("jocloud.caller_id", &id.as_str());
+        if retiring {
+            #[cfg(feature = "tracing")]
+            tracing::info!(jocloud.caller_id = id.as_str(), "jocloud request with a key in its grace period");
+            request.extensions_mut().insert(RetiringKey);
+        }
         request.extensions_mut().insert(id);
         ResponseFuture { state: State::Called { future: self.inner.call(request) } }
     }
