@@ -134,6 +134,16 @@ impl Args {
         self.pairs.remove(name).ok_or_else(|| format!("{name} is required\n{}", self.usage))
     }
 
+    /// The one of `names` that was given, and its value.
+    pub fn one_of(&mut self, names: &[&'static str]) -> Result<(&'static str, String), String> {
+        let given: Vec<&'static str> =
+            names.iter().copied().filter(|name| self.pairs.contains_key(*name)).collect();
+        match given[..] {
+            [name] => Ok((name, self.pairs.remove(name).unwrap_or_default())),
+            _ => Err(format!("exactly one of {} is required\n{}", names.join(", "), self.usage)),
+        }
+    }
+
     pub fn optional<T: FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
         match self.pairs.remove(name) {
             None => Ok(default),

@@ -191,6 +191,11 @@ impl LiveCredentialSet {
     ///   on, with any of its keys still in a grace period: that is how an operator revokes a
     ///   customer. ([`remove_id`](Self::remove_id) does it by hand.)
     ///
+    /// Requests never wait on a change: it is read, compared and applied on the follower's
+    /// thread, and published as one new snapshot. The memory a followed set takes per
+    /// credential, its first load and how soon a change is live, measured for 100,000
+    /// customers, are in `benches/README.md` ("A gateway's 100,000 customers").
+    ///
     /// # Errors
     ///
     /// As [`LiveCredentials::follow`], with what [`CredentialSetSource::load`] reports.

@@ -143,9 +143,9 @@ impl AsRef<str> for AuthenticatedId {
 /// In the extensions of a request accepted with a key in its grace period, beside its
 /// [`AuthenticatedId`].
 ///
-/// A [followed](crate::LiveCredentialSet::follow) set keeps accepting a key that was replaced
-/// until its grace period ends, for clients that have not read the new key yet. A request that
-/// uses such a key carries this marker, and with `tracing` is an `INFO` event naming the
+/// A set followed with `LiveCredentialSet::follow` (feature `rotation`) keeps accepting a key
+/// that was replaced until its grace period ends, for clients that have not read the new key
+/// yet. A request that uses such a key carries this marker, and with `tracing` is an `INFO` event naming the
 /// caller's ID (`jocloud.caller_id`), so that an operator can count who has not moved to the
 /// new key yet, and end the grace early by removing the old key.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
