@@ -779,6 +779,38 @@ mod tests {
         report("/nonexistent", &FollowError::Stopped, Some(&|_: &FollowError| panic!("the user's callback")));
     }
 
+    /// With `tracing`, a stop is an `ERROR` event and a problem with the source a `WARN` one,
+    /// each naming the source.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_stop_is_an_error_event_and_a_problem_a_warning() {
+        #[derive(Clone, Default)]
+        struct Captured(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let events = |error: FollowError| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber =
+                tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+            tracing::subscriber::with_default(subscriber, || report("/run/customers", &error, None));
+            let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+            text
+        };
+        let stopped = events(FollowError::Stopped);
+        assert!(stopped.contains("ERROR") && stopped.contains("/run/customers"), "{stopped}");
+        let problem = events(FollowError::Load(missing("/run/customers")));
+        assert!(problem.contains("WARN") && !problem.contains("ERROR"), "{problem}");
+        assert!(problem.contains("keeping the last good key"), "{problem}");
+    }
+
     #[test]
     fn option_values_saturate() {
         assert_eq!(FollowOptions::default().interval(Duration::ZERO).interval, MIN_INTERVAL);
