@@ -385,9 +385,7 @@ fn a_key_in_its_grace_period_is_an_event_naming_the_caller() {
     });
     assert!(published, "the change was published within a minute");
 
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(captured.clone()).finish();
-    let _traced = tracing::subscriber::set_default(subscriber);
+    let (captured, _traced) = common::capture_traces();
     let service =
         ValidateTokenLayer::live(&set).layer(tower::service_fn(|request: Request<()>| async move {
             // The marker the inner service saw, handed back in the response.
@@ -412,37 +410,4 @@ fn a_key_in_its_grace_period_is_an_event_naming_the_caller() {
     assert!(output.contains("jocloud request with a key in its grace period"), "{output}");
     assert!(output.contains("jocloud.caller_id=\"cust000001\""), "{output}");
     assert!(!output.contains("one-v2") && !output.contains(":one"), "{output}");
-}
-
-/// A `MakeWriter` that appends everything to one buffer.
-#[cfg(feature = "tracing")]
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-#[cfg(feature = "tracing")]
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
-#[cfg(feature = "tracing")]
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[cfg(feature = "tracing")]
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
 }

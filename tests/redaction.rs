@@ -2,12 +2,7 @@
 
 mod common;
 
-use std::{
-    convert::Infallible,
-    future::ready,
-    io::Write,
-    sync::{Arc, Mutex},
-};
+use std::{convert::Infallible, future::ready};
 
 use bytes::Bytes;
 use common::{bounded, http_client, serve, text};
@@ -107,29 +102,6 @@ fn errors_never_contain_the_secret() {
     }
 }
 
-/// A `MakeWriter` that appends everything to one buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 fn trace_everything(
 ) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>> {
     TraceLayer::new_for_http()
@@ -138,21 +110,9 @@ fn trace_everything(
         .on_response(DefaultOnResponse::new().level(Level::TRACE).include_headers(true))
 }
 
-/// Every event and span at `TRACE` and above, written to a buffer, on this thread until the
-/// guard drops: a current-thread runtime runs client and server tasks on this thread.
-fn capture_traces() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(Level::TRACE)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test]
 async fn trace_level_logs_of_a_full_exchange() {
-    let (captured, _guard) = capture_traces();
+    let (captured, _guard) = common::capture_traces();
 
     bounded(async {
         let credentials = credentials();
@@ -184,7 +144,7 @@ async fn trace_level_logs_of_a_full_exchange() {
     })
     .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     // The headers were logged (so this test can fail), with the token redacted.
     assert!(logs.contains("\"token\": Sensitive"), "{logs}");
     assert!(logs.contains("handler sees"), "{logs}");
@@ -196,7 +156,7 @@ async fn trace_level_logs_of_a_full_exchange() {
 #[cfg(feature = "tracing")]
 #[tokio::test]
 async fn rejection_events_and_the_callers_span() {
-    let (captured, _guard) = capture_traces();
+    let (captured, _guard) = common::capture_traces();
 
     bounded(async {
         let credentials = credentials();
@@ -236,7 +196,7 @@ async fn rejection_events_and_the_callers_span() {
     })
     .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     for reason in ["missing", "several_headers", "malformed", "unknown_credential"] {
         let line = format!("jocloud token rejected reason=\"{reason}\"");
         assert!(
@@ -259,7 +219,7 @@ async fn rejection_events_and_the_callers_span() {
 #[cfg(feature = "tracing")]
 #[test]
 fn a_token_not_sent_is_a_debug_event_without_the_token() {
-    let (captured, _guard) = capture_traces();
+    let (captured, _guard) = common::capture_traces();
     let client = TokenAuthLayer::new(&credentials()).layer(common::echo::<()>());
     let to = |uri: &str| Request::get(uri).header("token", "Base carried").body(()).unwrap();
     common::now(client.clone().oneshot(to("https://ai.jocloud.com/app/1/v1/image/sync"))).unwrap();
@@ -267,7 +227,7 @@ fn a_token_not_sent_is_a_debug_event_without_the_token() {
 
     let sent = common::now(client.oneshot(to("http://127.0.0.1:8080/app/1/v1/image/sync"))).unwrap();
     assert!(sent.headers().get("token").is_none());
-    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let output = captured.text();
     assert!(output.contains("DEBUG"), "{output}");
     assert!(output.contains("jocloud token not sent: the request is outside the layer's scope"), "{output}");
     assert!(output.contains("scheme=\"http\"") || output.contains("scheme=http"), "{output}");
