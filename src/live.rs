@@ -255,6 +255,9 @@ impl LiveCredentialSet {
     /// Stops accepting every credential with this certificate ID, from the next request on:
     /// the current key and any still in a follower's grace period. This is how to revoke a
     /// leaked key at once. Returns how many there were.
+    ///
+    /// A follower adds a key for this ID again only when its source changes that customer's
+    /// key (or adds the customer back), so remove the customer from the source too.
     pub fn remove_id(&self, id: &str) -> usize {
         self.update(|set| set.remove_where(|accepted, _| accepted == id))
     }

@@ -17,7 +17,8 @@ use std::{
 };
 
 use jocloud_auth::{
-    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials, CredentialsSource,
+    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, CredentialSetSource, Credentials,
+    CredentialsSource,
 };
 
 /// The secret every scenario uses, and what the allocator looks for.
@@ -117,6 +118,23 @@ fn no_freed_buffer_holds_the_secret() {
     check("a file too large", &mut || drop(file("huge").load().unwrap_err()));
     check("a file with a bad secret", &mut || drop(file("bad").load().unwrap_err()));
     check("a file that is not UTF-8", &mut || drop(file("binary").load().unwrap_err()));
+    let customers = dir.path().join("customers");
+    std::fs::create_dir(&customers).unwrap();
+    std::fs::write(customers.join("cust000001"), format!("{}\n", secret())).unwrap();
+    std::fs::write(customers.join("cust000002"), "other\n").unwrap();
+    std::fs::write(
+        dir.path().join("lines"),
+        format!("# customers\ncust000002:other\ncust000001:{0}\ncust000001:{0}\n", secret()),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("bad-lines"), format!("cust000001:{}\nno separator\n", secret())).unwrap();
+    check("a file of lines", &mut || {
+        drop(CredentialSetSource::lines(dir.path().join("lines")).load().unwrap())
+    });
+    check("a bad file of lines", &mut || {
+        drop(CredentialSetSource::lines(dir.path().join("bad-lines")).load().unwrap_err())
+    });
+    check("a directory of customers", &mut || drop(CredentialSetSource::dir(&customers).load().unwrap()));
     check("the layers", &mut || {
         let credentials = text.parse::<Credentials>().unwrap();
         drop((TokenAuthLayer::new(&credentials), ValidateTokenLayer::new(&credentials)));
