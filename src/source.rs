@@ -421,6 +421,16 @@ mod tests {
         assert_eq!(CredentialsSource::file("/run/jocloud/pair").describe(), "/run/jocloud/pair");
     }
 
+    #[cfg(feature = "rotation")]
+    #[test]
+    fn a_set_source_describes_what_it_reads() {
+        assert_eq!(CredentialSetSource::dir("/run/customers").describe(), "/run/customers");
+        assert_eq!(CredentialSetSource::lines("/run/customers.txt").describe(), "/run/customers.txt");
+        let one = CredentialSetSource::from(CredentialsSource::file("/run/jocloud/pair"));
+        assert_eq!(one.describe(), "/run/jocloud/pair");
+        assert!(one.is_one() && !CredentialSetSource::dir("/run/customers").is_one());
+    }
+
     #[test]
     fn line_strips_one_line_ending() {
         for (text, expected) in [

@@ -368,6 +368,25 @@ async fn revoking_by_hand_in_a_grace_period_refuses_every_key_of_the_customer() 
     assert_eq!(call(&client, &server, &other).await, (StatusCode::OK, false));
 }
 
+/// From a source of one credential, a replaced key stays accepted for the grace period even
+/// when the certificate ID changed with it (a new certificate replacing the old).
+#[test]
+fn a_source_of_one_keeps_the_replaced_key_when_the_id_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pair");
+    replace(&path, "old-id:old-secret\n");
+    let options =
+        FollowOptions::default().interval(Duration::from_millis(10)).grace(Duration::from_secs(3600));
+    let set = LiveCredentialSet::follow(CredentialsSource::file(&path), options).unwrap();
+    replace(&path, "new-id:new-secret\n");
+    let published = (0..6000).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        set.ids() != ["old-id"]
+    });
+    assert!(published, "the change was published within a minute");
+    assert_eq!(set.ids(), ["new-id", "old-id"]);
+}
+
 #[cfg(feature = "tracing")]
 #[test]
 fn a_key_in_its_grace_period_is_an_event_naming_the_caller() {
