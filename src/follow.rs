@@ -572,6 +572,37 @@ mod tests {
         assert_eq!(credentials.value(Scheme::Base), value("c"));
     }
 
+    /// A feed that counts what it is asked to publish.
+    struct Counting(Vec<(u32, u32)>);
+
+    impl Feed for Counting {
+        type Version = u32;
+
+        fn same(one: &u32, other: &u32) -> bool {
+            one == other
+        }
+
+        fn publish(&mut self, old: &u32, new: &u32, _: Instant) -> bool {
+            self.0.push((*old, *new));
+            true
+        }
+
+        fn expire(&mut self, _: Instant) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn only_a_confirmed_change_is_published() {
+        let mut follower = Follower::new(1, Counting(Vec::new()));
+        let t0 = Instant::now();
+        for read in [Some(1), Some(1), None, Some(2), Some(1), Some(1), Some(2), None, Some(2), Some(2)] {
+            follower.step(Ok(read), t0);
+        }
+        assert_eq!(follower.feed.0, [(1, 2)], "a read of the current version changes nothing");
+        assert_eq!(follower.current, 2);
+    }
+
     #[test]
     fn the_clients_previous_key_is_usable_for_the_grace_period() {
         let (credentials, mut follower) = client("a");

@@ -364,11 +364,13 @@ fn read(path: &Path, max: u64) -> Result<Zeroizing<String>, LoadProblem> {
     if len > max {
         return Err(LoadProblem::TooLarge { max_bytes: max });
     }
-    // Room for one byte more than the file holds: reading never moves the buffer (which would
-    // leave a copy of the secret behind), and a file that grew while it was read shows.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize + 1));
-    file.take(len + 1).read_to_end(&mut bytes).map_err(io)?;
-    if bytes.len() as u64 != len {
+    // Exactly the length the file had when opened: reading never moves the buffer (which would
+    // leave a copy of the secret behind). A byte more to read, or fewer, is a file changed
+    // while it was read.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize));
+    (&file).take(len).read_to_end(&mut bytes).map_err(io)?;
+    let grew = (&file).read(&mut [0]).map_err(io)? > 0;
+    if grew || bytes.len() as u64 != len {
         return Err(LoadProblem::Changed);
     }
     match String::from_utf8(std::mem::take(&mut *bytes)) {
