@@ -202,3 +202,16 @@ fn what_is_not_a_regular_file_is_refused_without_blocking() {
         );
     }
 }
+
+/// A file whose content is not the length it had when opened was changed while it was read
+/// (or, as a `/proc` file, reports no length at all): refused, never read in part.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_longer_than_it_said_is_refused_as_changed() {
+    let path = std::path::Path::new("/proc/self/status");
+    assert_eq!(std::fs::metadata(path).unwrap().len(), 0, "a /proc file reports no length");
+    assert_eq!(
+        CredentialsSource::file(path).load().unwrap_err(),
+        LoadError::File { path: path.to_owned(), problem: LoadProblem::Changed }
+    );
+}
