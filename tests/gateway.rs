@@ -174,8 +174,14 @@ async fn gateway(set: &LiveCredentialSet) -> common::Server {
     let router = Router::new()
         .route(
             "/",
-            get(|Extension(_): Extension<AuthenticatedId>, retiring: Option<Extension<RetiringKey>>| async move {
-                if retiring.is_some() { "retiring" } else { "current" }
+            // The whole request, not `Option<Extension<_>>`: axum 0.8.0, the oldest allowed,
+            // has no optional `Extension` extractor.
+            get(|Extension(_): Extension<AuthenticatedId>, request: axum::extract::Request| async move {
+                if request.extensions().get::<RetiringKey>().is_some() {
+                    "retiring"
+                } else {
+                    "current"
+                }
             }),
         )
         .route_layer(ValidateTokenLayer::live(set));
