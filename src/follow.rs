@@ -843,6 +843,15 @@ mod tests {
     }
 
     #[test]
+    fn a_load_error_is_the_source_of_its_follow_error() {
+        let error = FollowError::Load(missing("/run/customers"));
+        let source = error.source().and_then(|source| source.downcast_ref::<LoadError>());
+        assert_eq!(source, Some(&missing("/run/customers")));
+        assert!(FollowError::Stopped.source().is_none());
+        assert!(FollowError::Spawn(io::ErrorKind::WouldBlock).source().is_none());
+    }
+
+    #[test]
     fn option_values_saturate() {
         assert_eq!(FollowOptions::default().interval(Duration::ZERO).interval, MIN_INTERVAL);
         assert_eq!(FollowOptions::default().interval(Duration::MAX).interval, MAX_INTERVAL);
