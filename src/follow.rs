@@ -843,12 +843,19 @@ mod tests {
     }
 
     #[test]
-    fn a_load_error_is_the_source_of_its_follow_error() {
+    fn follow_errors_say_what_happened_and_a_load_error_is_their_source() {
         let error = FollowError::Load(missing("/run/customers"));
         let source = error.source().and_then(|source| source.downcast_ref::<LoadError>());
         assert_eq!(source, Some(&missing("/run/customers")));
+        assert_eq!(error.to_string(), missing("/run/customers").to_string());
         assert!(FollowError::Stopped.source().is_none());
-        assert!(FollowError::Spawn(io::ErrorKind::WouldBlock).source().is_none());
+        assert!(FollowError::Stopped.to_string().contains("stopped"));
+        let spawn = FollowError::Spawn(io::ErrorKind::WouldBlock);
+        assert!(spawn.source().is_none());
+        assert!(spawn.to_string().contains(&io::ErrorKind::WouldBlock.to_string()));
+        // The options' `Debug` shows their values (and whether a callback is set, not which).
+        let options = format!("{:?}", FollowOptions::default().interval(Duration::from_millis(20)));
+        assert!(options.contains("20ms") && options.contains("120s"), "{options}");
     }
 
     #[test]
