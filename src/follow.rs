@@ -427,8 +427,6 @@ impl Feed for SetFeed {
         let Some(set) = self.set.upgrade() else { return false };
         let (added, replaced) = difference(old, new);
         let mut change = SetChange { insert: added, ..SetChange::default() };
-        // A -> B -> A: a key that comes back is current again, not retiring.
-        self.retiring.retain(|(key, _)| !holds(new, key));
         let until = now.checked_add(self.grace);
         for replaced in replaced {
             if self.one || holds_id(new, replaced.id()) {
@@ -438,23 +436,29 @@ impl Feed for SetFeed {
                 change.remove.push(replaced.clone());
             }
         }
-        // A customer who is gone is refused at once, with every key still in a grace period.
-        let (gone, kept) = std::mem::take(&mut self.retiring)
-            .into_iter()
-            .partition(|(key, _)| !self.one && !holds_id(new, key.id()));
-        self.retiring = kept;
-        change.remove.extend(gone.into_iter().map(|(key, _): (Credentials, _)| key));
+        let one = self.one;
+        self.retiring.retain(|(key, _)| {
+            // A -> B -> A: a key that comes back is current again, not retiring.
+            if holds(new, key) {
+                return false;
+            }
+            // A customer who is gone is refused at once, with every key still in a grace period.
+            let gone = !one && !holds_id(new, key.id());
+            if gone {
+                change.remove.push(key.clone());
+            }
+            !gone
+        });
         set.apply(change);
         true
     }
 
     fn expire(&mut self, now: Instant) -> bool {
         let Some(set) = self.set.upgrade() else { return false };
-        let (over, kept) = std::mem::take(&mut self.retiring)
+        let (over, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retiring)
             .into_iter()
             .partition(|(_, until)| until.is_some_and(|until| until <= now));
         self.retiring = kept;
-        let over: Vec<(Credentials, _)> = over;
         if !over.is_empty() {
             set.apply(SetChange {
                 remove: over.into_iter().map(|(key, _)| key).collect(),
