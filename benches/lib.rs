@@ -134,9 +134,9 @@ pub struct Custom<const CONSTANT_TIME: bool>(Arc<Vec<(HeaderValue, Arc<str>)>>);
 impl<const CONSTANT_TIME: bool> tower_http::validate_request::ValidateRequest<Bytes>
     for Custom<CONSTANT_TIME>
 {
-    type ResponseBody = ();
+    type ResponseBody = Bytes;
 
-    fn validate(&mut self, request: &mut Request<Bytes>) -> Result<(), Response<()>> {
+    fn validate(&mut self, request: &mut Request<Bytes>) -> Result<(), Response<Bytes>> {
         let found = request.headers().get(TOKEN_HEADER).and_then(|value| {
             if CONSTANT_TIME {
                 let mut found = None;
@@ -156,7 +156,7 @@ impl<const CONSTANT_TIME: bool> tower_http::validate_request::ValidateRequest<By
                 Ok(())
             }
             None => {
-                let mut response = Response::new(());
+                let mut response = Response::new(Bytes::new());
                 *response.status_mut() = StatusCode::UNAUTHORIZED;
                 Err(response)
             }
@@ -255,9 +255,9 @@ impl Service<Request<Bytes>> for Echo {
 pub struct Ok200;
 
 impl Service<Request<Bytes>> for Ok200 {
-    type Response = Response<()>;
+    type Response = Response<Bytes>;
     type Error = Infallible;
-    type Future = Ready<Result<Response<()>, Infallible>>;
+    type Future = Ready<Result<Response<Bytes>, Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -267,6 +267,6 @@ impl Service<Request<Bytes>> for Ok200 {
     #[inline(never)]
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         drop(black_box(request));
-        ready(Ok(Response::new(())))
+        ready(Ok(Response::new(Bytes::new())))
     }
 }

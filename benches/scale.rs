@@ -111,8 +111,9 @@ fn accepts(set: &LiveCredentialSet, n: usize, version: usize) -> bool {
     let credentials = Credentials::new(id(n), secret(n, version)).unwrap();
     let request =
         Request::get("/").header(TOKEN_HEADER, credentials.header_value(Scheme::Base)).body(()).unwrap();
-    let service = ValidateTokenLayer::live(set)
-        .layer(tower::service_fn(|_: Request<()>| ready(Ok::<_, Infallible>(Response::new(())))));
+    let service = ValidateTokenLayer::live(set).layer(tower::service_fn(|_: Request<()>| {
+        ready(Ok::<_, Infallible>(Response::new(bytes::Bytes::new())))
+    }));
     now(service.oneshot(request)).unwrap().status() == StatusCode::OK
 }
 

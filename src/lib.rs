@@ -2,8 +2,9 @@
 //!
 //! ```
 //! use std::convert::Infallible;
+//! use bytes::Bytes;
 //! use http::{Request, Response, StatusCode};
-//! use http_body_util::BodyExt;
+//! use http_body_util::{BodyExt, Full};
 //! use jocloud_auth::{
 //!     token_auth::TokenAuthLayer,
 //!     validate::{AuthenticatedId, ValidateTokenLayer},
@@ -20,7 +21,7 @@
 //!     .layer(ValidateTokenLayer::new(&credentials))
 //!     .service(service_fn(|request: Request<String>| async move {
 //!         let caller = request.extensions().get::<AuthenticatedId>().map(AuthenticatedId::to_string);
-//!         Ok::<_, Infallible>(Response::new(caller.unwrap_or_default()))
+//!         Ok::<_, Infallible>(Response::new(Full::<Bytes>::from(caller.unwrap_or_default())))
 //!     }));
 //!
 //! // ...called through a client stack that signs every request.

@@ -201,6 +201,7 @@ impl fmt::Debug for LiveCredentials {
 /// ```
 /// use std::convert::Infallible;
 /// use http::{Request, Response, StatusCode};
+/// use http_body_util::Full;
 /// use jocloud_auth::{validate::ValidateTokenLayer, Credentials, LiveCredentialSet, Scheme, TOKEN_HEADER};
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
@@ -210,7 +211,7 @@ impl fmt::Debug for LiveCredentials {
 /// let new = Credentials::new("qawsedrftg", "new-secret")?;
 /// let accepted = LiveCredentialSet::new([&old]);
 /// let server = ValidateTokenLayer::live(&accepted)
-///     .layer(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(())) }));
+///     .layer(service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Full::<bytes::Bytes>::default())) }));
 /// let with = |credentials: &Credentials| {
 ///     Request::builder().header(TOKEN_HEADER, credentials.header_value(Scheme::Base)).body(()).unwrap()
 /// };

@@ -51,9 +51,34 @@
 //! body and a `www-authenticate` header, `<scheme> error="missing_token"` or `<scheme>
 //! error="invalid_token"`, that says nothing more: not which part was wrong, not which
 //! credentials exist. [`on_rejection`](ValidateTokenLayer::on_rejection) answers with your own
-//! response instead, for example jocloud-style JSON. Either way the response body is this
-//! module's [`ResponseBody`], so the inner service's body type need not be constructible (a
-//! proxy passing `hyper::body::Incoming` through can use the layer).
+//! response instead, for example jocloud-style JSON.
+//!
+//! A rejection is answered in the inner service's own body type, made with `From<Bytes>`, as
+//! axum's `Body`, http-body-util's `Full<Bytes>` and reqwest's `Body` can be; so the inner
+//! service's responses pass through as they are (axum, for one, need not box them again). A
+//! body that cannot be made from bytes, such as hyper's `Incoming` in a proxy, goes into this
+//! module's [`ResponseBody`] first:
+//!
+//! ```
+//! use http::{Request, Response};
+//! use hyper::body::Incoming;
+//! use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+//! use jocloud_auth::{validate::{ResponseBody, ValidateTokenLayer}, Credentials};
+//! use tower::ServiceBuilder;
+//!
+//! # fn main() -> Result<(), jocloud_auth::InvalidCredentials> {
+//! let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
+//! // A gateway that forwards each accepted request upstream as it came.
+//! let upstream = Client::builder(TokioExecutor::new()).build_http::<Incoming>();
+//! let gateway = ServiceBuilder::new()
+//!     .layer(ValidateTokenLayer::new(&credentials))
+//!     .map_response(|response: Response<Incoming>| response.map(ResponseBody::new))
+//!     .service(upstream);
+//! # fn serves_incoming<S: tower::Service<Request<Incoming>>>(_: &S) {}
+//! # serves_incoming(&gateway);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! With the `tracing` feature, each rejection is a `DEBUG` event with its reason and never any
 //! part of the token: unauthenticated requests are as many as anyone cares to send, so they do
@@ -527,8 +552,9 @@ impl<S> ValidateToken<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ValidateToken<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -589,17 +615,16 @@ pin_project! {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: From<Bytes>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Called { future } => {
-                future.poll(cx).map_ok(|response| response.map(|body| ResponseBody::inner(body)))
-            }
+            StateProj::Called { future } => future.poll(cx),
             StateProj::Rejected { response } => {
                 let response = response.take().expect("ResponseFuture polled after completion");
-                Poll::Ready(Ok(response.map(ResponseBody::rejection)))
+                Poll::Ready(Ok(response.map(B::from)))
             }
         }
     }
@@ -612,7 +637,9 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 }
 
 pin_project! {
-    /// Body of a [`ValidateToken`] response: the inner service's body, or the rejection's.
+    /// A body that is either another body or a rejection's bytes: wraps a body no one can
+    /// build, such as `hyper::body::Incoming`, so that [`ValidateToken`] can answer a rejection
+    /// in it. See [the module docs](self#rejections).
     ///
     /// An [`http_body::Body`] with `Bytes` data, as hyper's, axum's and reqwest's are.
     pub struct ResponseBody<B> {
@@ -630,11 +657,14 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    fn inner(body: B) -> Self {
+    /// `body`, as it is.
+    pub fn new(body: B) -> Self {
         Self { kind: Kind::Inner { body } }
     }
+}
 
-    fn rejection(data: Bytes) -> Self {
+impl<B> From<Bytes> for ResponseBody<B> {
+    fn from(data: Bytes) -> Self {
         Self { kind: Kind::Rejection { data: (!data.is_empty()).then_some(data) } }
     }
 }

@@ -199,7 +199,7 @@ fn a_removed_server_key_is_freed() {
     use http::Response;
     use jocloud_auth::{validate::ValidateTokenLayer, LiveCredentialSet};
 
-    let accept = |request: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(request)));
+    let accept = |_: Request<()>| std::future::ready(Ok::<_, Infallible>(Response::new(bytes::Bytes::new())));
     let set = LiveCredentialSet::new([&big_key(b'a')]);
     let mut template = ValidateTokenLayer::live(&set).layer(tower::service_fn(accept));
     let with_key = |key: &Credentials| common::request_with(key);

@@ -245,7 +245,7 @@ fn followed_server(volume: &SecretVolume, grace: Duration) -> (LiveCredentialSet
     let options = FollowOptions::default().interval(Duration::from_millis(10)).grace(grace);
     let set = LiveCredentialSet::follow(CredentialsSource::dir(volume.path()), options).unwrap();
     let server = ValidateTokenLayer::live(&set).layer(tower::service_fn(|_: Request<()>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+        Ok::<_, std::convert::Infallible>(http::Response::new(bytes::Bytes::new()))
     }));
     let status = move |secret: &str| {
         common::now(server.clone().oneshot(common::request_with(&key(secret)))).unwrap().status().as_u16()

@@ -414,7 +414,7 @@ fn a_key_in_its_grace_period_is_an_event_naming_the_caller() {
     let service =
         ValidateTokenLayer::live(&set).layer(tower::service_fn(|request: Request<()>| async move {
             // The marker the inner service saw, handed back in the response.
-            let mut response = http::Response::new(());
+            let mut response = http::Response::new(bytes::Bytes::new());
             if let Some(marker) = request.extensions().get::<RetiringKey>() {
                 response.extensions_mut().insert(*marker);
             }

@@ -8,9 +8,9 @@ use std::{
     future::{ready, Ready},
 };
 
+use bytes::Bytes;
 use common::{now, token_of};
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use jocloud_auth::{
     validate::{AuthenticatedId, Rejection, ValidateToken},
     Credentials,
@@ -22,12 +22,12 @@ use tower::{service_fn, Service};
 const CASES: u32 = 1024;
 
 /// The inner service: reports the ID the validator attached as its body.
-type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<String>, Infallible>>>;
+type Inner = tower::util::ServiceFn<fn(Request<()>) -> Ready<Result<Response<Bytes>, Infallible>>>;
 
 fn inner() -> Inner {
     service_fn(|request: Request<()>| {
         let id = request.extensions().get::<AuthenticatedId>().map(AuthenticatedId::to_string);
-        ready(Ok(Response::new(id.expect("the inner service is reached only with an ID"))))
+        ready(Ok(Response::new(Bytes::from(id.expect("the inner service is reached only with an ID")))))
     })
 }
 
@@ -42,7 +42,7 @@ fn validate(
     }
     let response = now(validator.call(request)).unwrap();
     let (status, rejection) = (response.status(), response.extensions().get::<Rejection>().copied());
-    let body = now(response.into_body().collect()).unwrap().to_bytes();
+    let body = response.into_body();
     let caller = (status == StatusCode::OK).then(|| String::from_utf8(body.to_vec()).unwrap());
     (status, caller, rejection)
 }

@@ -7,11 +7,11 @@ use std::{convert::Infallible, future::ready};
 use bytes::Bytes;
 use common::{bounded, http_client, serve, text};
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use jocloud_auth::{
     token_auth::{TokenAuth, TokenAuthLayer},
-    validate::{ValidateToken, ValidateTokenLayer},
+    validate::{ResponseBody, ValidateToken, ValidateTokenLayer},
     Credentials,
 };
 use tower::{service_fn, Layer, ServiceBuilder, ServiceExt};
@@ -124,8 +124,8 @@ async fn trace_level_logs_of_a_full_exchange() {
         let server = serve(
             ServiceBuilder::new()
                 .layer(ValidateTokenLayer::new(&credentials))
-                // ValidateToken answers 401 with `ResBody::default()`; TraceLayer's body has none.
-                .map_response(|response: http::Response<_>| response.map(BodyExt::boxed))
+                // ValidateToken answers 401 in the body type inside, and TraceLayer's cannot hold it.
+                .map_response(|response: http::Response<_>| response.map(ResponseBody::new))
                 .layer(trace_everything())
                 .service(handler),
         )

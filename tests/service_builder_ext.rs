@@ -63,7 +63,8 @@ async fn one_chain_on_each_side() {
         let caller = || {
             service_fn(|request: Request<()>| {
                 let caller = request.extensions().get::<AuthenticatedId>().map(AuthenticatedId::to_string);
-                ready(Ok::<_, std::convert::Infallible>(http::Response::new(caller.unwrap_or_default())))
+                let body = http_body_util::Full::<bytes::Bytes>::from(caller.unwrap_or_default());
+                ready(Ok::<_, std::convert::Infallible>(http::Response::new(body)))
             })
         };
         let static_pair = ServiceBuilder::new()

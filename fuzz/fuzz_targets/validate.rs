@@ -49,7 +49,7 @@ fuzz_target!(|input: (u8, Vec<u8>)| {
         CALLS.fetch_add(1, Ordering::SeqCst);
         let id = request.extensions().get::<AuthenticatedId>().expect("an ID").to_string();
         *LAST_ID.lock().unwrap() = Some(id);
-        std::future::ready(Ok::<_, std::convert::Infallible>(Response::new(String::new())))
+        std::future::ready(Ok::<_, std::convert::Infallible>(Response::new(Vec::<u8>::new())))
     });
     let before = CALLS.load(Ordering::SeqCst);
     let request = Request::builder().header("token", value).body(()).unwrap();

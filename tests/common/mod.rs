@@ -161,9 +161,9 @@ where
 pub struct Unready(pub u8);
 
 impl<R> Service<R> for Unready {
-    type Response = Response<String>;
+    type Response = Response<Bytes>;
     type Error = &'static str;
-    type Future = Ready<Result<Response<String>, &'static str>>;
+    type Future = Ready<Result<Response<Bytes>, &'static str>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.0 += 1;
@@ -174,7 +174,7 @@ impl<R> Service<R> for Unready {
     }
 
     fn call(&mut self, _: R) -> Self::Future {
-        ready(Ok(Response::new(String::new())))
+        ready(Ok(Response::new(Bytes::new())))
     }
 }
 
