@@ -394,16 +394,22 @@ fn open_regular_file(path: &Path) -> Result<(File, u64), LoadProblem> {
     if !std::fs::metadata(path).map_err(io)?.is_file() {
         return Err(LoadProblem::NotAFile);
     }
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
-    let file = options.open(path).map_err(io)?;
+    let file = open_nonblocking(path).map_err(io)?;
     let metadata = file.metadata().map_err(io)?;
     if !metadata.is_file() {
         return Err(LoadProblem::NotAFile);
     }
     Ok((file, metadata.len()))
+}
+
+/// Opens `path` for reading without waiting for a writer if it is a FIFO, and without making
+/// it the process's controlling terminal if it is one.
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK | libc::O_NOCTTY);
+    options.open(path)
 }
 
 /// `text` without one trailing `\n` or `\r\n`.
@@ -414,6 +420,20 @@ fn line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The path is checked before it is opened; this is for a FIFO swapped in between.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_opens_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let (opened, open) = std::sync::mpsc::channel();
+        // Left blocked in `open`, if it blocks, when the test fails: the test process ends anyway.
+        std::thread::spawn(move || opened.send(open_nonblocking(&fifo).is_ok()));
+        let opened = open.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(opened, Ok(true), "a FIFO with no writer is opened at once");
+    }
 
     #[cfg(feature = "rotation")]
     #[test]
