@@ -12,6 +12,7 @@
 //! Each measurement runs this program again under valgrind as `end_to_end run <setup> <n>`.
 
 use std::{
+    collections::HashMap,
     convert::Infallible,
     future::{ready, Ready},
     net::SocketAddr,
@@ -53,6 +54,8 @@ const SETUPS: &[&str] = &[
     "server_route_layer_10000",
     "server_route_layer_100000",
     "server_tower_http_custom_1",
+    "server_tower_http_hashmap_1",
+    "server_tower_http_hashmap_10000",
     "server_around_router_1",
     "server_tower_http_custom_around_router_1",
 ];
@@ -160,6 +163,8 @@ fn server(setup: &str) -> Router {
         "server_route_layer_10000" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(10_000))),
         "server_route_layer_100000" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(100_000))),
         "server_tower_http_custom_1" => routes().route_layer(custom(&one)),
+        "server_tower_http_hashmap_1" => routes().route_layer(indexed(&one)),
+        "server_tower_http_hashmap_10000" => routes().route_layer(indexed(&accepted(10_000))),
         "server_around_router_1" => routes().layer(ValidateTokenLayer::new(&credentials())),
         "server_tower_http_custom_around_router_1" => routes().layer(custom(&one)),
         _ => routes(),
@@ -202,16 +207,42 @@ impl<B> tower_http::validate_request::ValidateRequest<B> for Custom {
 
     fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response<Body>> {
         let value = request.headers().get(TOKEN_HEADER);
-        match value.and_then(|value| self.0.iter().find(|(token, _)| token == value)) {
-            Some((_, id)) => {
-                request.extensions_mut().insert(id.clone());
-                Ok(())
-            }
-            None => {
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::UNAUTHORIZED;
-                Err(response)
-            }
+        let found = value.and_then(|value| self.0.iter().find(|(token, _)| token == value));
+        accept_or_refuse(request, found.map(|(_, id)| id))
+    }
+}
+
+/// The same over a `HashMap` of the accepted values, as one would write it for many customers
+/// (std's SipHash, then `==`): to compare what holding 10,000 credentials costs another validator.
+fn indexed(accepted: &[Credentials]) -> tower_http::validate_request::ValidateRequestHeaderLayer<Indexed> {
+    let table = accepted.iter().map(|c| (c.header_value(Scheme::Base), Arc::from(c.id()))).collect();
+    tower_http::validate_request::ValidateRequestHeaderLayer::custom(Indexed(Arc::new(table)))
+}
+
+#[derive(Clone)]
+struct Indexed(Arc<HashMap<HeaderValue, Arc<str>>>);
+
+impl<B> tower_http::validate_request::ValidateRequest<B> for Indexed {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response<Body>> {
+        let found = request.headers().get(TOKEN_HEADER).and_then(|value| self.0.get(value));
+        accept_or_refuse(request, found)
+    }
+}
+
+/// The caller's ID as an extension, or a bare `401`: what tower-http's `validate` returns.
+#[allow(clippy::result_large_err)]
+fn accept_or_refuse<B>(request: &mut Request<B>, id: Option<&Arc<str>>) -> Result<(), Response<Body>> {
+    match id {
+        Some(id) => {
+            request.extensions_mut().insert(id.clone());
+            Ok(())
+        }
+        None => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Err(response)
         }
     }
 }
