@@ -36,7 +36,7 @@ use jocloud_auth::{
     token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials, LiveCredentials, Scheme,
     TOKEN_HEADER,
 };
-use jocloud_auth_benches::{accepted, credentials, token};
+use jocloud_auth_benches::{accept_or_refuse, accepted, credentials, token};
 use tower::{util::BoxCloneSyncService, Layer, Service, ServiceExt};
 
 /// The setups, the two baselines first: client-side ones against a server without validation,
@@ -228,21 +228,5 @@ impl<B> tower_http::validate_request::ValidateRequest<B> for Indexed {
     fn validate(&mut self, request: &mut Request<B>) -> Result<(), Response<Body>> {
         let found = request.headers().get(TOKEN_HEADER).and_then(|value| self.0.get(value));
         accept_or_refuse(request, found)
-    }
-}
-
-/// The caller's ID as an extension, or a bare `401`: what tower-http's `validate` returns.
-#[allow(clippy::result_large_err)]
-fn accept_or_refuse<B>(request: &mut Request<B>, id: Option<&Arc<str>>) -> Result<(), Response<Body>> {
-    match id {
-        Some(id) => {
-            request.extensions_mut().insert(id.clone());
-            Ok(())
-        }
-        None => {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
-            Err(response)
-        }
     }
 }

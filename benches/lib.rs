@@ -150,16 +150,26 @@ impl<const CONSTANT_TIME: bool> tower_http::validate_request::ValidateRequest<By
                 self.0.iter().find(|(token, _)| token == value).map(|(_, id)| id)
             }
         });
-        match found {
-            Some(id) => {
-                request.extensions_mut().insert(id.clone());
-                Ok(())
-            }
-            None => {
-                let mut response = Response::new(Bytes::new());
-                *response.status_mut() = StatusCode::UNAUTHORIZED;
-                Err(response)
-            }
+        accept_or_refuse(request, found)
+    }
+}
+
+/// What the hand-written validators do with what they found: the caller's ID as an extension,
+/// or a bare `401`, in the shape tower-http's `validate` returns.
+#[allow(clippy::result_large_err)]
+pub fn accept_or_refuse<B, R: Default>(
+    request: &mut Request<B>,
+    id: Option<&Arc<str>>,
+) -> Result<(), Response<R>> {
+    match id {
+        Some(id) => {
+            request.extensions_mut().insert(id.clone());
+            Ok(())
+        }
+        None => {
+            let mut response = Response::new(R::default());
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Err(response)
         }
     }
 }
