@@ -185,7 +185,7 @@ pub fn on_loopback(
     layer.for_host("127.0.0.1".parse().unwrap()).allow_http()
 }
 
-/// A `MakeWriter` that appends everything written to one buffer.
+/// A writer that appends everything written to one buffer, shared by its clones.
 #[derive(Clone, Default)]
 pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -206,22 +206,15 @@ impl std::io::Write for Captured {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// Every event and span at `TRACE` and above, written to a buffer, on this thread until the
 /// guard drops: a current-thread runtime runs client and server tasks on this thread.
 pub fn capture_traces() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
+    let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
-        .with_writer(captured.clone())
+        .with_writer(move || writer.clone())
         .finish();
     (captured, tracing::subscriber::set_default(subscriber))
 }
