@@ -19,7 +19,7 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
     retry::RetryWithPreviousKey,
     token_auth::{HostPattern, TokenAuthLayer},
-    trace_id::TraceIdLayer,
+    trace_id::SetTraceIdLayer,
     CredentialsSource, FollowOptions, LiveCredentials,
 };
 use jocloud_auth_examples::{exit, Args, RetrySafe};
@@ -54,7 +54,7 @@ async fn run() -> Result<(), Box<dyn Error + Send + Sync>> {
     // safe to repeat, the token, then (inside it, where it sees the key sent) one retry with
     // the previous key after a rotation.
     let client = ServiceBuilder::new()
-        .layer(TraceIdLayer::new())
+        .layer(SetTraceIdLayer::new())
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
         .layer(tower::retry::RetryLayer::new(RetrySafe { remaining: 2 }))
         .layer(token.clone())

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
     token_auth::{HostPattern, TokenAuthLayer},
-    trace_id::TraceIdLayer,
+    trace_id::SetTraceIdLayer,
     validate::ValidateTokenLayer,
     Credentials,
 };
@@ -63,7 +63,7 @@ async fn send(credentials: &Credentials, url: &Uri) -> Result<StatusCode, BoxErr
     // (hyper-rustls or hyper-tls) and neither option.
     let mock: HostPattern = url.authority().ok_or("the URL has no host")?.as_str().parse()?;
     let client = ServiceBuilder::new()
-        .layer(TraceIdLayer::new()) // one traceId per logical request, shared by its retries
+        .layer(SetTraceIdLayer::new()) // one traceId per logical request, shared by its retries
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
         .layer(tower::retry::RetryLayer::new(RetrySafe { remaining: 2 }))
         .layer(TokenAuthLayer::new(credentials).for_host(mock).allow_http())

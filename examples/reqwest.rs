@@ -4,17 +4,15 @@
 //! cargo run --example reqwest
 //! ```
 //!
-//! Starts the mock jocloud endpoint on loopback, then sends it a moderation request through a
-//! reqwest-middleware client carrying `TokenAuthMiddleware`, scoped to the endpoint, with the
-//! crate's redirect policy. Then asks a URL that redirects to another port: the policy stops
-//! there and the token never leaves. Exits non-zero unless both turn out so.
+//! Starts the mock jocloud endpoint on loopback, then sends it a moderation request through the
+//! reqwest-middleware client `jocloud_auth::reqwest::client_builder` builds, scoped to the
+//! endpoint. Then asks a URL that redirects to another port: the client stops there and the
+//! token never leaves. Exits non-zero unless both turn out so.
 
 use std::{error::Error, future::IntoFuture, process::ExitCode};
 
 use axum::{response::Redirect, routing::get, Router};
-use jocloud_auth::{
-    reqwest::TokenAuthMiddleware, token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials,
-};
+use jocloud_auth::{token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials};
 use jocloud_auth_examples::{exit, mock_jocloud};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -48,14 +46,11 @@ async fn run() -> Result<(), BoxError> {
     tokio::spawn(axum::serve(listener, mock).into_future());
     println!("mock jocloud endpoint on http://{addr}, another server on http://{elsewhere_addr}\n");
 
-    // The documented setup: the middleware scoped to the endpoint, the client built with its
-    // redirect policy. The mock is named and plain HTTP allowed; against jocloud itself, the
-    // default scope is right: use neither option, and a TLS feature of reqwest.
-    let token = TokenAuthMiddleware::new(
-        TokenAuthLayer::new(&credentials).for_host(addr.to_string().parse()?).allow_http(),
-    );
-    let client = reqwest::Client::builder().redirect(token.redirect_policy()).build()?;
-    let client = reqwest_middleware::ClientBuilder::new(client).with(token).build();
+    // The documented setup, scoped to the endpoint: the mock is named and plain HTTP allowed.
+    // Against jocloud itself the default scope is right: use neither option, and a TLS
+    // feature of reqwest.
+    let token = TokenAuthLayer::new(&credentials).for_host(addr.into()).allow_http();
+    let client = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token)?.build();
 
     let url = format!("http://{addr}/app/123456/v1/image/sync?traceId=8d3c0d52-reqwest-example");
     let response = client

@@ -19,7 +19,11 @@ use std::{
     collections::HashMap,
     fmt,
     hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
 };
 
 use constant_time_eq::constant_time_eq;
@@ -51,6 +55,59 @@ impl AcceptedEntry {
 pub(crate) struct AcceptedSet {
     hasher: RandomState,
     by_hash: HashMap<u64, Arc<[AcceptedEntry]>, BuildHasherDefault<AlreadyHashed>>,
+    /// Each certificate ID once: for counting customers, and for the events that name one.
+    customers: HashMap<Arc<str>, Customer>,
+}
+
+/// What the set knows of one certificate ID besides its keys.
+struct Customer {
+    /// How many entries carry this ID: two while a key is in its grace period.
+    keys: usize,
+    /// When a request with a key in its grace period may be announced again.
+    retiring_event: EventGate,
+}
+
+impl Clone for Customer {
+    fn clone(&self) -> Self {
+        Self { keys: self.keys, retiring_event: self.retiring_event.clone() }
+    }
+}
+
+/// Lets one event through per [`EventGate::INTERVAL`], whatever the number of requests: a
+/// lock-free check, made only on the paths that report.
+pub(crate) struct EventGate {
+    start: Instant,
+    /// Milliseconds after `start` before which no event goes through.
+    next: AtomicU64,
+}
+
+// Read only by the `tracing` feature's events.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+impl EventGate {
+    pub(crate) const INTERVAL: Duration = Duration::from_secs(30);
+
+    pub(crate) fn new(start: Instant) -> Self {
+        Self { start, next: AtomicU64::new(0) }
+    }
+
+    /// Whether an event at `now` goes through; if it does, the next one waits an interval.
+    pub(crate) fn pass(&self, now: Instant) -> bool {
+        let at = u64::try_from(now.saturating_duration_since(self.start).as_millis()).unwrap_or(u64::MAX);
+        let next = self.next.load(Ordering::Relaxed);
+        let interval = Self::INTERVAL.as_millis() as u64;
+        at >= next
+            && self
+                .next
+                .compare_exchange(next, at.saturating_add(interval), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+impl Clone for EventGate {
+    /// A copy with the same next time: a new snapshot of the set goes on where this one was.
+    fn clone(&self) -> Self {
+        Self { start: self.start, next: AtomicU64::new(self.next.load(Ordering::Relaxed)) }
+    }
 }
 
 /// The size of a set and its first IDs, for `Debug`.
@@ -116,7 +173,7 @@ impl Hasher for AlreadyHashed {
 impl AcceptedSet {
     /// An empty set with a fresh random key.
     pub(crate) fn new() -> Self {
-        Self { hasher: RandomState::new(), by_hash: HashMap::default() }
+        Self { hasher: RandomState::new(), by_hash: HashMap::default(), customers: HashMap::new() }
     }
 
     pub(crate) fn with_entries(entries: impl IntoIterator<Item = AcceptedEntry>) -> Self {
@@ -157,9 +214,37 @@ impl AcceptedSet {
                 })
                 .collect()
         } else {
+            self.customers
+                .entry(entry.id.clone())
+                .or_insert_with(|| Customer { keys: 0, retiring_event: EventGate::new(Instant::now()) })
+                .keys += 1;
             filed.iter().cloned().chain([entry]).collect()
         };
         !known
+    }
+
+    /// Counts `entry` out of its customer's keys, and forgets a customer left with none.
+    #[cfg(feature = "rotation")]
+    fn forget(&mut self, entry: &AcceptedEntry) {
+        if let Some(customer) = self.customers.get_mut(&entry.id) {
+            customer.keys -= 1;
+            if customer.keys == 0 {
+                self.customers.remove(&entry.id);
+            }
+        }
+    }
+
+    /// Whether a request from `id` with a key in its grace period is to be announced at
+    /// `now`: once per ID per [`EventGate::INTERVAL`].
+    #[cfg(feature = "tracing")]
+    pub(crate) fn announce_retiring(&self, id: &str, now: Instant) -> bool {
+        self.customers.get(id).is_some_and(|customer| customer.retiring_event.pass(now))
+    }
+
+    /// Whether `id` is an accepted certificate ID.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn knows_id(&self, id: &str) -> bool {
+        self.customers.contains_key(id)
     }
 
     /// Marks `credentials` as retiring: still accepted, in their grace period.
@@ -178,17 +263,18 @@ impl AcceptedSet {
     /// Removes every entry for which `gone(id, payload)` holds; returns how many.
     #[cfg(feature = "rotation")]
     pub(crate) fn remove_where(&mut self, gone: impl Fn(&str, &[u8]) -> bool) -> usize {
-        let mut removed = 0;
+        let mut removed = Vec::new();
         self.by_hash.retain(|_, filed| {
-            let kept: Vec<AcceptedEntry> =
-                filed.iter().filter(|entry| !gone(&entry.id, entry.payload.as_bytes())).cloned().collect();
-            if kept.len() != filed.len() {
-                removed += filed.len() - kept.len();
+            let (went, kept): (Vec<AcceptedEntry>, Vec<AcceptedEntry>) =
+                filed.iter().cloned().partition(|entry| gone(&entry.id, entry.payload.as_bytes()));
+            if !went.is_empty() {
+                removed.extend(went);
                 *filed = kept.into();
             }
             !filed.is_empty()
         });
-        removed
+        removed.iter().for_each(|entry| self.forget(entry));
+        removed.len()
     }
 
     /// Removes `credentials` (this ID with this secret); says whether they were there.
@@ -199,15 +285,15 @@ impl AcceptedSet {
         let Some(filed) = self.by_hash.get_mut(&hash) else {
             return false;
         };
-        let kept: Vec<AcceptedEntry> =
-            filed.iter().filter(|entry| *entry.payload != payload).cloned().collect();
-        let removed = kept.len() != filed.len();
+        let (went, kept): (Vec<AcceptedEntry>, Vec<AcceptedEntry>) =
+            filed.iter().cloned().partition(|entry| *entry.payload == payload);
         if kept.is_empty() {
             self.by_hash.remove(&hash);
         } else {
             *filed = kept.into();
         }
-        removed
+        went.iter().for_each(|entry| self.forget(entry));
+        !went.is_empty()
     }
 
     /// How many credentials the set holds, with the first few IDs in order: what `Debug`
@@ -224,13 +310,18 @@ impl AcceptedSet {
         Summary { count, first }
     }
 
-    /// The accepted IDs, sorted (an ID with two accepted secrets appears twice).
+    /// The accepted IDs, each once, sorted.
     #[cfg_attr(not(feature = "rotation"), allow(dead_code))]
     pub(crate) fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> =
-            self.by_hash.values().flat_map(|filed| filed.iter()).map(|entry| entry.id.to_string()).collect();
+        let mut ids: Vec<String> = self.customers.keys().map(|id| id.to_string()).collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// How many certificate IDs are accepted.
+    #[cfg_attr(not(feature = "rotation"), allow(dead_code))]
+    pub(crate) fn id_count(&self) -> usize {
+        self.customers.len()
     }
 }
 
@@ -255,7 +346,40 @@ mod tests {
         for presented in [payload("a", "two").as_bytes(), b"", b"YTpvbmU", b"YTpvbmU==="] {
             assert!(set.find(presented).is_none(), "{presented:?}");
         }
-        assert_eq!(set.ids(), ["a", "a", "b"]);
+        assert_eq!(set.ids(), ["a", "b"], "each ID once");
+        assert_eq!(set.id_count(), 2);
+    }
+
+    #[cfg(feature = "rotation")]
+    #[test]
+    fn a_customer_is_counted_while_any_of_its_keys_is_accepted() {
+        let mut set = AcceptedSet::with_entries([entry("a", "one"), entry("a", "two"), entry("b", "one")]);
+        assert!(!set.insert(entry("a", "one")), "a key already there counts once");
+        assert_eq!(set.id_count(), 2);
+        assert!(set.remove(&Credentials::new("a", "one").unwrap()));
+        assert_eq!(set.ids(), ["a", "b"]);
+        assert_eq!(set.remove_where(|id, _| id == "a"), 1);
+        assert_eq!(set.ids(), ["b"]);
+        assert!(set.remove(&Credentials::new("b", "one").unwrap()));
+        assert_eq!(set.id_count(), 0);
+    }
+
+    /// One event per interval, whatever the number of requests; a copy (a new snapshot of the
+    /// set) goes on where the original was.
+    #[test]
+    fn an_event_gate_lets_one_through_per_interval() {
+        let t0 = Instant::now();
+        let gate = EventGate::new(t0);
+        assert!(gate.pass(t0));
+        assert!(!gate.pass(t0));
+        assert!(!gate.pass(t0 + EventGate::INTERVAL - Duration::from_millis(1)));
+        let copy = gate.clone();
+        assert!(gate.pass(t0 + EventGate::INTERVAL));
+        assert!(!gate.pass(t0 + EventGate::INTERVAL));
+        assert!(copy.pass(t0 + EventGate::INTERVAL), "a copy has its own next time");
+        assert!(!gate.pass(t0), "a time before the start is the start");
+        let late = t0 + Duration::from_secs(3600);
+        assert!(gate.pass(late) && !gate.pass(late + Duration::from_secs(1)));
     }
 
     #[cfg(feature = "rotation")]

@@ -47,9 +47,9 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
         set: &crate::LiveCredentialSet,
     ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>>;
 
-    /// Adds [`TraceIdLayer`](crate::trace_id::TraceIdLayer).
+    /// Adds [`SetTraceIdLayer`](crate::trace_id::SetTraceIdLayer).
     #[cfg(feature = "trace-id")]
-    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::trace_id::TraceIdLayer, L>>;
+    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::trace_id::SetTraceIdLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -81,8 +81,8 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     }
 
     #[cfg(feature = "trace-id")]
-    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::trace_id::TraceIdLayer, L>> {
-        self.layer(crate::trace_id::TraceIdLayer::new())
+    fn jocloud_trace_id(self) -> ServiceBuilder<Stack<crate::trace_id::SetTraceIdLayer, L>> {
+        self.layer(crate::trace_id::SetTraceIdLayer::new())
     }
 }
 

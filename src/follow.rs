@@ -252,6 +252,7 @@ where
                 || std::thread::sleep(interval),
                 |now| follower.step(read(), now),
                 |error| report(&describe, error, options.on_error.as_deref()),
+                |reload| announce(&describe, reload),
             )
         })
         .map(drop)
@@ -260,11 +261,17 @@ where
 
 /// The follower's loop: wait, take a step, report; until the step says nothing is left to
 /// feed, or panics, which is reported as [`FollowError::Stopped`].
-fn run(mut wait: impl FnMut(), mut step: impl FnMut(Instant) -> Step, report: impl Fn(&FollowError)) {
+fn run(
+    mut wait: impl FnMut(),
+    mut step: impl FnMut(Instant) -> Step,
+    report: impl Fn(&FollowError),
+    reloaded: impl Fn(&Reload),
+) {
     loop {
         wait();
         match catch_unwind(AssertUnwindSafe(|| step(Instant::now()))) {
             Ok(Step::Continue) => {}
+            Ok(Step::Reloaded(reload)) => reloaded(&reload),
             Ok(Step::Report(error)) => report(&FollowError::Load(error)),
             Ok(Step::Gone) => return,
             Err(_) => return report(&FollowError::Stopped),
@@ -276,10 +283,25 @@ fn run(mut wait: impl FnMut(), mut step: impl FnMut(Instant) -> Step, report: im
 #[derive(Debug, PartialEq)]
 enum Step {
     Continue,
+    /// A new version was published.
+    Reloaded(Reload),
     /// A new problem with the source, to be reported.
     Report(LoadError),
     /// Every handle to what the follower feeds is gone.
     Gone,
+}
+
+/// What a published version changed, counted in certificate IDs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Reload {
+    /// IDs that are new.
+    added: usize,
+    /// IDs whose key changed (the old one in its grace period).
+    replaced: usize,
+    /// IDs that are gone, refused from now on.
+    removed: usize,
+    /// IDs accepted now.
+    total: usize,
 }
 
 /// What a follower feeds, held weakly so that the follower ends when every handle is gone.
@@ -289,8 +311,9 @@ trait Feed {
 
     fn same(one: &Self::Version, other: &Self::Version) -> bool;
 
-    /// Makes `new` current in place of `old`; `false` once nothing is left to feed.
-    fn publish(&mut self, old: &Self::Version, new: &Self::Version, now: Instant) -> bool;
+    /// Makes `new` current in place of `old`, and says what changed; `None` once nothing is
+    /// left to feed.
+    fn publish(&mut self, old: &Self::Version, new: &Self::Version, now: Instant) -> Option<Reload>;
 
     /// Ends the grace periods that are over at `now`; `false` once nothing is left to feed.
     fn expire(&mut self, now: Instant) -> bool;
@@ -342,13 +365,10 @@ impl<F: Feed> Follower<F> {
                 }
             },
         };
-        if let Some(new) = confirmed {
-            if !self.feed.publish(&self.current, &new, now) {
-                return Step::Gone;
-            }
-            self.current = new;
-        }
-        Step::Continue
+        let Some(new) = confirmed else { return Step::Continue };
+        let Some(reload) = self.feed.publish(&self.current, &new, now) else { return Step::Gone };
+        self.current = new;
+        Step::Reloaded(reload)
     }
 }
 
@@ -362,10 +382,10 @@ impl Feed for ClientFeed {
         one.same_as(other)
     }
 
-    fn publish(&mut self, _: &Credentials, new: &Credentials, now: Instant) -> bool {
-        let Some(credentials) = self.0.upgrade() else { return false };
-        credentials.rotate_at(new, now);
-        true
+    fn publish(&mut self, old: &Credentials, new: &Credentials, now: Instant) -> Option<Reload> {
+        self.0.upgrade()?.rotate_at(new, now);
+        let replaced = usize::from(old.id() == new.id());
+        Some(Reload { added: 1 - replaced, replaced, removed: 1 - replaced, total: 1 })
     }
 
     fn expire(&mut self, _: Instant) -> bool {
@@ -408,6 +428,48 @@ fn difference<'a>(
     }
 }
 
+impl Reload {
+    /// The change from `old` to `new`, each sorted by [`Credentials::key`], given the keys
+    /// that are in one of them only.
+    fn between<'a>(
+        old: &'a [Credentials],
+        new: &'a [Credentials],
+        differ: impl Iterator<Item = &'a Credentials>,
+    ) -> Self {
+        let ids = |version: &'a [Credentials]| {
+            let mut ids: Vec<&'a str> = version.iter().map(Credentials::id).collect();
+            ids.dedup();
+            ids
+        };
+        let (old_ids, new_ids) = (ids(old), ids(new));
+        let kept = new_ids.iter().filter(|id| old_ids.binary_search(id).is_ok()).count();
+        let mut replaced: Vec<&str> =
+            differ.map(Credentials::id).filter(|id| holds_id(old, id) && holds_id(new, id)).collect();
+        replaced.sort_unstable();
+        replaced.dedup();
+        Self {
+            added: new_ids.len() - kept,
+            replaced: replaced.len(),
+            removed: old_ids.len() - kept,
+            total: new_ids.len(),
+        }
+    }
+}
+
+/// With `tracing`, a reload's `INFO` event: what changed, in counts of certificate IDs.
+fn announce(source: &str, reload: &Reload) {
+    #[cfg(feature = "tracing")]
+    tracing::info!(
+        source,
+        added = reload.added,
+        replaced = reload.replaced,
+        removed = reload.removed,
+        total = reload.total,
+        "jocloud credentials reloaded"
+    );
+    let _ = (source, reload);
+}
+
 fn holds(version: &[Credentials], credentials: &Credentials) -> bool {
     version.binary_search_by(|known| known.key().cmp(&credentials.key())).is_ok()
 }
@@ -423,9 +485,10 @@ impl Feed for SetFeed {
         one.len() == other.len() && one.iter().zip(other).all(|(one, other)| one.same_as(other))
     }
 
-    fn publish(&mut self, old: &Vec<Credentials>, new: &Vec<Credentials>, now: Instant) -> bool {
-        let Some(set) = self.set.upgrade() else { return false };
+    fn publish(&mut self, old: &Vec<Credentials>, new: &Vec<Credentials>, now: Instant) -> Option<Reload> {
+        let set = self.set.upgrade()?;
         let (added, replaced) = difference(old, new);
+        let reload = Reload::between(old, new, added.iter().chain(&replaced).copied());
         let mut change = SetChange { insert: added, ..SetChange::default() };
         let until = now.checked_add(self.grace);
         for replaced in replaced {
@@ -450,7 +513,7 @@ impl Feed for SetFeed {
             !gone
         });
         set.apply(change);
-        true
+        Some(reload)
     }
 
     fn expire(&mut self, now: Instant) -> bool {
@@ -511,6 +574,29 @@ mod tests {
 
     const GRACE: Duration = Duration::from_secs(10);
 
+    /// What a `tracing` subscriber writes, shared by its clones.
+    #[cfg(feature = "tracing")]
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    #[cfg(feature = "tracing")]
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    #[cfg(feature = "tracing")]
+    impl io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     fn client(secret: &str) -> (LiveCredentials, Follower<ClientFeed>) {
         let credentials = LiveCredentials::with_grace(&key(secret), GRACE);
         let follower = Follower::new(key(secret), ClientFeed(credentials.downgrade()));
@@ -565,7 +651,8 @@ mod tests {
         assert_eq!(follower.step(read("c"), t0), Step::Continue);
         assert_eq!(follower.step(read("b"), t0), Step::Continue);
         assert_eq!(credentials.value(Scheme::Base), value("a"));
-        assert_eq!(follower.step(read("b"), t0), Step::Continue);
+        let reload = Reload { added: 0, replaced: 1, removed: 0, total: 1 };
+        assert_eq!(follower.step(read("b"), t0), Step::Reloaded(reload));
         assert_eq!(credentials.value(Scheme::Base), value("b"));
         // An error between two reads of a change starts over too.
         follower.step(read("c"), t0);
@@ -586,9 +673,9 @@ mod tests {
             one == other
         }
 
-        fn publish(&mut self, old: &u32, new: &u32, _: Instant) -> bool {
+        fn publish(&mut self, old: &u32, new: &u32, _: Instant) -> Option<Reload> {
             self.0.push((*old, *new));
-            true
+            Some(Reload::default())
         }
 
         fn expire(&mut self, _: Instant) -> bool {
@@ -702,6 +789,38 @@ mod tests {
         assert_eq!(set.ids(), ["a", "d"]);
     }
 
+    /// A reload counts certificate IDs: new, with a changed key, gone, and all.
+    #[test]
+    fn a_reload_says_what_changed() {
+        let (_set, mut follower) = set_of(&[("a", "1"), ("b", "1"), ("c", "1"), ("c", "2")], GRACE, false);
+        let t0 = Instant::now();
+        let next = [("a", "1"), ("b", "2"), ("c", "1"), ("d", "1"), ("e", "1")];
+        assert_eq!(follower.step(version(&next), t0), Step::Continue);
+        let reload = Reload { added: 2, replaced: 2, removed: 0, total: 5 };
+        assert_eq!(follower.step(version(&next), t0), Step::Reloaded(reload));
+        let next = [("a", "1")];
+        follower.step(version(&next), t0);
+        let reload = Reload { added: 0, replaced: 0, removed: 4, total: 1 };
+        assert_eq!(follower.step(version(&next), t0), Step::Reloaded(reload));
+    }
+
+    /// With `tracing`, a reload is one `INFO` event with its counts and the source.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_reload_is_one_info_event_with_its_counts() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let reload = Reload { added: 1, replaced: 2, removed: 3, total: 40 };
+        tracing::subscriber::with_default(subscriber, || announce("/run/customers", &reload));
+        let text = captured.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        for field in ["INFO", "/run/customers", "added=1", "replaced=2", "removed=3", "total=40"] {
+            assert!(text.contains(field), "{field} in {text}");
+        }
+    }
+
     #[test]
     fn a_key_that_comes_back_is_no_longer_retiring() {
         let (set, mut follower) = set_of(&[("a", "1")], GRACE, false);
@@ -738,8 +857,8 @@ mod tests {
         assert!(!accepts_key(&set, "a", "2"));
         follower.step(Ok(None), t0);
         assert!(accepts_key(&set, "a", "2"));
-        follower.step(Ok(None), t0);
-        assert_eq!(set.ids(), ["a", "a"]);
+        assert_eq!(follower.step(Ok(None), t0), Step::Continue, "nothing new to publish");
+        assert!(accepts_key(&set, "a", "1") && accepts_key(&set, "a", "2"));
         // An error in between: the next read is a new version again.
         follower.step(version(&[("a", "3")]), t0);
         follower.step(Err(missing("/x")), t0);
@@ -800,12 +919,13 @@ mod tests {
                 }
             },
             |error| reports.lock().unwrap().push(error.clone()),
+            |_| unreachable!("no step reloads"),
         );
         assert_eq!(steps.get(), 3);
         assert_eq!(*reports.lock().unwrap(), [FollowError::Load(missing("/x"))]);
 
         let reports = Mutex::new(Vec::new());
-        run(|| {}, |_| panic!("a bug"), |error| reports.lock().unwrap().push(error.clone()));
+        run(|| {}, |_| panic!("a bug"), |error| reports.lock().unwrap().push(error.clone()), |_| {});
         assert_eq!(*reports.lock().unwrap(), [FollowError::Stopped], "a stop is never silent");
     }
 
@@ -819,25 +939,13 @@ mod tests {
     #[cfg(feature = "tracing")]
     #[test]
     fn a_stop_is_an_error_event_and_a_problem_a_warning() {
-        #[derive(Clone, Default)]
-        struct Captured(Arc<Mutex<Vec<u8>>>);
-        impl io::Write for Captured {
-            fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
         let events = |error: FollowError| {
             let captured = Captured::default();
             let writer = captured.clone();
             let subscriber =
                 tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
             tracing::subscriber::with_default(subscriber, || report("/run/customers", &error, None));
-            let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-            text
+            captured.text()
         };
         let stopped = events(FollowError::Stopped);
         assert!(stopped.contains("ERROR") && stopped.contains("/run/customers"), "{stopped}");

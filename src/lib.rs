@@ -49,8 +49,8 @@
 //!   path and without a 401 window.
 //! - `trace_id` (feature `trace-id`): the `traceId` query parameter jocloud asks for.
 //! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
-//! - `reqwest` (feature `reqwest`): the token for reqwest and reqwest-middleware clients, with a
-//!   redirect policy that keeps it inside its scope.
+//! - `reqwest` (feature `reqwest`): a reqwest-middleware client that carries the token, built
+//!   in one call with the redirect policy that keeps the token inside its scope.
 //!
 //! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
 //! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.

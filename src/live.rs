@@ -104,8 +104,8 @@ impl LiveCredentials {
     /// Rotating by hand is then as safe as following a source, in either order: if the server
     /// has not learnt the new key yet, a request it refuses with `401` is sent once more with
     /// the previous key, by `retry::RetryWithPreviousKey` (features `rotation` and `tower`) on a
-    /// tower stack or by `reqwest::TokenAuthMiddleware` (feature `reqwest`) on
-    /// reqwest. Rotating to the key already current changes nothing.
+    /// tower stack or by the client of `reqwest::client_builder` (feature `reqwest`).
+    /// Rotating to the key already current changes nothing.
     ///
     /// The token is encoded here, once, not per request. Concurrent rotations (by hand, by a
     /// follower) are serialised: each takes effect whole, and none is lost.
@@ -263,9 +263,15 @@ impl LiveCredentialSet {
         self.update(|set| set.remove_where(|accepted, _| accepted == id))
     }
 
-    /// The accepted certificate IDs, sorted (an ID with two accepted secrets appears twice).
+    /// The accepted certificate IDs, each once (also while a key of one is in its grace
+    /// period), sorted.
     pub fn ids(&self) -> Vec<String> {
         self.shared.current.load().ids()
+    }
+
+    /// How many certificate IDs (customers) are accepted.
+    pub fn id_count(&self) -> usize {
+        self.shared.current.load().id_count()
     }
 
     /// Applies a follower's `change` as one new snapshot.

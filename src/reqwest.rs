@@ -1,16 +1,14 @@
-//! The jocloud token and `traceId` for reqwest users: reqwest-middleware middleware, and tower
-//! layers over a `reqwest::Client`.
+//! The jocloud token for reqwest: one call that builds a reqwest-middleware client with it.
 //!
 //! ```no_run
-//! use jocloud_auth::{reqwest::TokenAuthMiddleware, token_auth::TokenAuthLayer, Credentials};
+//! use jocloud_auth::{token_auth::TokenAuthLayer, Credentials};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let credentials = Credentials::from_env()?;
-//! // HTTPS to jocloud's hosts only: the default scope.
-//! let token = TokenAuthMiddleware::new(TokenAuthLayer::new(&credentials));
-//! // The redirect policy is what keeps reqwest's own redirect-following inside the scope.
-//! let client = reqwest::Client::builder().redirect(token.redirect_policy()).build()?;
-//! let client = reqwest_middleware::ClientBuilder::new(client).with(token).build();
+//! let token = TokenAuthLayer::new(&Credentials::from_env()?);
+//! // Your TLS, timeouts and proxies on the reqwest builder; the token, its redirect policy
+//! // and (with `trace-id`) the `traceId` come with the call.
+//! let builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
+//! let client = jocloud_auth::reqwest::client_builder(builder, &token)?.build();
 //!
 //! let response = client.post("https://ai.jocloud.com/app/123456/v1/image/sync").body("{}").send().await?;
 //! println!("{}", response.status());
@@ -18,91 +16,84 @@
 //! # }
 //! ```
 //!
-//! [`TokenAuthMiddleware`] adds the token exactly as the [`TokenAuthLayer`] it is built from
-//! does: static or live keys, scheme, header name, insert policy, and the scope outside which
-//! the header is removed, with a [sensitive](http::HeaderValue::is_sensitive) value. Built from
-//! a live layer (`TokenAuthLayer::live`, feature `rotation`), it also sends a request refused with `401` once more
-//! with the previous key while its grace period runs, as
-//! `retry::RetryWithPreviousKey` does on a tower stack, so a
-//! rotation has no `401` window whichever side reads the new key first. A request whose body is
-//! a stream cannot be sent twice: it is sent once, and its `401` returned.
+//! [`client_builder`] returns a `reqwest_middleware::ClientBuilder` that already holds:
 //!
-//! With the `trace-id` feature, `TraceIdMiddleware` gives each request exactly one non-empty
-//! `traceId`, as `trace_id::TraceIdLayer` does, and puts the `trace_id::TraceId` into the
-//! middleware extensions.
+//! - the token, added as the [`TokenAuthLayer`] it is given adds it: key (static or live),
+//!   scheme, header name, insert policy, and the [scope](crate::token_auth#scope) outside
+//!   which no token header leaves;
+//! - the previous-key retry of a live layer (`TokenAuthLayer::live`, feature `rotation`): a
+//!   request refused with `401` while a rotated-out key's grace period runs is sent once more
+//!   with that key, as `retry::RetryWithPreviousKey` does on a tower stack. A request whose
+//!   body is a stream cannot be sent twice: it is sent once, and its `401` returned;
+//! - with the `trace-id` feature, one non-empty `traceId` per request, as
+//!   `trace_id::SetTraceIdLayer` gives it, kept across that retry: one ID per logical request;
+//! - the redirect policy below, set on the `reqwest::Client` it builds (replacing any the
+//!   builder had).
 //!
-//! A tower stack over a `reqwest::Client` works as well: [`TokenAuth`], `trace_id::SetTraceId`
-//! (with `trace-id`) and `retry::RetryWithPreviousKey` (with `rotation` and `tower`) serve
-//! `reqwest::Request`.
+//! Middleware you add with `.with(..)` runs inside, on the request as it will be sent, its
+//! token header marked [sensitive](http::HeaderValue::is_sensitive).
 //!
 //! # Redirects
 //!
-//! reqwest follows redirects inside `execute`, where neither middleware nor tower layers see
-//! the hops, and on a redirect to another host removes only `Authorization`, `Cookie`,
-//! `Proxy-Authorization` and `WWW-Authenticate`. A `token` header added before `execute` goes
-//! wherever a `307` names, unless the client is built with
-//! [`redirect_policy`](TokenAuthLayer::redirect_policy), which follows a redirect only within
-//! the scope and otherwise returns the `3xx` response. Build the `reqwest::Client` with it.
+//! reqwest follows redirects inside the client, where no middleware sees the hops, and on a
+//! redirect to another host removes only `Authorization`, `Cookie`, `Proxy-Authorization` and
+//! `WWW-Authenticate`: a `token` header would go wherever a `307` names. The client built here
+//! follows a redirect only from the scope into the scope (ten at most); any other is handed
+//! back as the `3xx` response. That is why the middleware is had only through
+//! [`client_builder`]: a client without the policy cannot be built with it.
 //!
-//! reqwest cannot add a header to a hop it follows, so a redirect *into* the scope from outside
-//! it, such as jocloud's answer to plain HTTP (a redirect to HTTPS), would arrive without the
-//! token. [`TokenAuthMiddleware`] follows such a redirect itself, as reqwest would (a `GET`
-//! without the body after `301`, `302` and `303`; the same method and body after `307` and
-//! `308`, if the body can be cloned), adding the token to the HTTPS hop. A tower stack over a
-//! `reqwest::Client` gets the `3xx` response instead: send it `https://` URLs.
-//!
-//! Requires the `reqwest` feature.
-
-use std::{
-    fmt,
-    task::{Context, Poll},
-};
+//! One redirect leads into the scope from outside: jocloud's answer to plain HTTP, to the same
+//! host over HTTPS. reqwest would send that hop without the token, so the middleware follows
+//! it itself (that one case only), signing the HTTPS hop, with reqwest's rules: after `301` or
+//! `302` a `POST` becomes a `GET` without a body, after `303` anything but `HEAD` does; `307`
+//! and `308` keep method and body, if the body can be copied (else the `3xx` is returned); a
+//! body dropped takes `Content-Type`, `Content-Length`, `Content-Encoding` and
+//! `Transfer-Encoding` with it; and, the scheme having changed, `Authorization`, `Cookie` and
+//! the other headers reqwest drops across origins are dropped.
 
 use http::{
-    header::{
-        AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, PROXY_AUTHORIZATION, TRANSFER_ENCODING,
-        WWW_AUTHENTICATE,
-    },
-    Method, StatusCode,
+    header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING},
+    HeaderName, Method, StatusCode,
 };
 use reqwest::{redirect, Request, Response, Url};
 use reqwest_middleware::{Middleware, Next};
-use tower_service::Service;
 
-use crate::{
-    scope::Target,
-    token_auth::{TokenAuth, TokenAuthLayer},
-};
+use crate::{scope::Target, token_auth::TokenAuthLayer};
 
 /// The longest redirect chain followed, as reqwest's own default.
 const MAX_REDIRECTS: usize = 10;
 
-impl TokenAuthLayer {
-    /// A reqwest redirect policy that follows a redirect only where this layer would send the
-    /// token anyway, and otherwise stops and hands the `3xx` response to the caller.
-    ///
-    /// reqwest replays every header but `Authorization`, `Cookie`, `Proxy-Authorization` and
-    /// `WWW-Authenticate`: with its default policy, a `token` header follows a redirect to any
-    /// host. With this one, a redirect is followed only into the
-    /// [scope](crate::token_auth#scope), at most ten times: jocloud's `http://` to `https://`
-    /// redirect is followed (and only its HTTPS hop gets the token), one to another host is
-    /// not. See the [`reqwest` module](crate::reqwest).
-    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-    pub fn redirect_policy(&self) -> redirect::Policy {
-        let layer = self.clone();
-        redirect::Policy::custom(move |attempt| {
-            let in_scope = |url: &Url| layer.scope_permits(target(url));
-            if attempt.previous().len() > MAX_REDIRECTS {
-                attempt.error("too many redirects")
-            } else if in_scope(attempt.url()) && attempt.previous().last().is_some_and(in_scope) {
-                attempt.follow()
-            } else {
-                // Out of the scope, or into it from outside: reqwest would replay the request
-                // without the token. [`TokenAuthMiddleware`] follows the second kind itself.
-                attempt.stop()
-            }
-        })
-    }
+/// Builds a `reqwest::Client` from `builder` with the redirect policy that keeps the token in
+/// its scope, and returns it in a `reqwest_middleware::ClientBuilder` that adds the token as
+/// `token` would (and, with `trace-id`, the `traceId`). See the [module docs](self).
+///
+/// # Errors
+///
+/// What `reqwest::ClientBuilder::build` reports: a TLS backend that cannot be initialised, say.
+pub fn client_builder(
+    builder: reqwest::ClientBuilder,
+    token: &TokenAuthLayer,
+) -> reqwest::Result<reqwest_middleware::ClientBuilder> {
+    let client = builder.redirect(redirect_policy(token.clone())).build()?;
+    let middleware = reqwest_middleware::ClientBuilder::new(client);
+    // Outside the token middleware, so that a retry with the previous key keeps the ID.
+    #[cfg(feature = "trace-id")]
+    let middleware = middleware.with(trace::TraceIdMiddleware);
+    Ok(middleware.with(TokenAuthMiddleware { layer: token.clone() }))
+}
+
+/// Follows a redirect only from the scope into the scope; otherwise hands the `3xx` back.
+fn redirect_policy(layer: TokenAuthLayer) -> redirect::Policy {
+    redirect::Policy::custom(move |attempt| {
+        let in_scope = |url: &Url| layer.scope_permits(target(url));
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if in_scope(attempt.url()) && attempt.previous().last().is_some_and(in_scope) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 /// A reqwest URL as the scope sees it.
@@ -110,59 +101,11 @@ fn target(url: &Url) -> Target<'_> {
     Target::known(url.scheme(), url.host_str(), url.port_or_known_default())
 }
 
-/// reqwest's own request type, for a `reqwest::Client` (or any other
-/// `Service<reqwest::Request>`) under the layer: build that client with
-/// [`TokenAuthLayer::redirect_policy`].
-impl<S> Service<Request> for TokenAuth<S>
-where
-    S: Service<Request>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.get_mut().poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let layer = self.layer();
-        layer.apply_to_headers(layer.in_scope(target(request.url())), request.headers_mut());
-        self.get_mut().call(request)
-    }
-}
-
-/// Adds the jocloud `token` header to requests of a `reqwest_middleware::ClientWithMiddleware`,
-/// and retries a request refused with `401` with the previous key of a live layer. See the
-/// [module docs](self).
-#[derive(Clone)]
-pub struct TokenAuthMiddleware {
+/// Adds the token, retries with the previous key, follows jocloud's HTTP-to-HTTPS redirect.
+/// Had only through [`client_builder`], with the policy that keeps reqwest's own redirects in
+/// the scope.
+struct TokenAuthMiddleware {
     layer: TokenAuthLayer,
-}
-
-impl TokenAuthMiddleware {
-    /// Middleware that adds the token as `layer` would, with all its options.
-    pub fn new(layer: TokenAuthLayer) -> Self {
-        Self { layer }
-    }
-
-    /// The redirect policy to build the `reqwest::Client` with: see
-    /// [`TokenAuthLayer::redirect_policy`].
-    pub fn redirect_policy(&self) -> redirect::Policy {
-        self.layer.redirect_policy()
-    }
-}
-
-impl From<TokenAuthLayer> for TokenAuthMiddleware {
-    fn from(layer: TokenAuthLayer) -> Self {
-        Self::new(layer)
-    }
-}
-
-impl fmt::Debug for TokenAuthMiddleware {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TokenAuthMiddleware").field(&self.layer).finish()
-    }
 }
 
 #[async_trait::async_trait]
@@ -173,16 +116,16 @@ impl Middleware for TokenAuthMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let in_scope = self.sign(&mut request);
-        // Out of the scope, a copy in case the answer is a redirect into it (jocloud's answer to
-        // plain HTTP), which the redirect policy leaves to the middleware. Once in the scope,
-        // reqwest follows the redirects itself.
-        let replay = if in_scope { None } else { request.try_clone() };
-        let response = self.send(request, extensions, next.clone()).await?;
-        match replay.and_then(|replay| self.redirect_into_scope(replay, &response)) {
-            Some(mut redirected) => {
-                self.sign(&mut redirected);
-                self.send(redirected, extensions, next).await
+        if self.sign(&mut request) {
+            return self.send(request, extensions, next).await;
+        }
+        // Plain HTTP may be answered with a redirect to HTTPS, which the policy leaves here.
+        let upgrade = (request.url().scheme() == "http").then(|| Upgrade::of(&request));
+        let response = next.clone().run(request, extensions).await?;
+        match upgrade.and_then(|upgrade| upgrade.follow(&response, &self.layer)) {
+            Some(mut upgraded) => {
+                self.sign(&mut upgraded);
+                self.send(upgraded, extensions, next).await
             }
             None => Ok(response),
         }
@@ -215,103 +158,82 @@ impl TokenAuthMiddleware {
         }
         Ok(response)
     }
+}
 
-    /// The request to send next if `response` to `request` redirects into the scope, changed as
-    /// reqwest changes a request it follows: after `301`, `302` and `303`, a `GET` (or `HEAD`)
-    /// without a body; after `307` and `308`, the same method and body.
-    fn redirect_into_scope(&self, mut request: Request, response: &Response) -> Option<Request> {
-        let location = response.headers().get(http::header::LOCATION)?.to_str().ok()?;
+/// A plain-HTTP request, kept to follow a redirect to the same host over HTTPS.
+struct Upgrade {
+    request: Request,
+    /// The body is a stream, which cannot be copied: `request` has none.
+    streamed: bool,
+}
+
+/// What reqwest (tower-http's `FollowRedirect`) drops with a body.
+const PAYLOAD_HEADERS: [HeaderName; 4] = [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING];
+
+/// What reqwest drops on a redirect to another scheme, host or port.
+const CROSS_ORIGIN_HEADERS: [&str; 5] =
+    ["authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate"];
+
+impl Upgrade {
+    fn of(request: &Request) -> Self {
+        if let Some(copy) = request.try_clone() {
+            return Self { request: copy, streamed: false };
+        }
+        let mut copy = Request::new(request.method().clone(), request.url().clone());
+        *copy.headers_mut() = request.headers().clone();
+        *copy.version_mut() = request.version();
+        *copy.timeout_mut() = request.timeout().copied();
+        Self { request: copy, streamed: true }
+    }
+
+    /// The request to send next if `response` redirects it to the same host over HTTPS, into
+    /// `layer`'s scope, changed as reqwest changes a request it follows.
+    fn follow(self, response: &Response, layer: &TokenAuthLayer) -> Option<Request> {
+        let Self { mut request, streamed } = self;
+        let location = response.headers().get(LOCATION)?.to_str().ok()?;
         let url = response.url().join(location).ok()?;
-        if !self.layer.scope_permits(target(&url)) {
+        let same_host = url.host_str().is_some() && url.host_str() == request.url().host_str();
+        if url.scheme() != "https" || !same_host || !layer.scope_permits(target(&url)) {
             return None;
         }
-        match response.status() {
-            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
-                if request.method() != Method::HEAD {
-                    *request.method_mut() = Method::GET;
-                }
-                *request.body_mut() = None;
-                for name in [CONTENT_TYPE, CONTENT_LENGTH, TRANSFER_ENCODING] {
-                    request.headers_mut().remove(name);
-                }
-            }
-            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
+        let keeps_body = match response.status() {
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => request.method() != Method::POST,
+            StatusCode::SEE_OTHER => false,
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => true,
             _ => return None,
+        };
+        if keeps_body && streamed {
+            // A stream cannot be sent again: the caller gets the redirect.
+            return None;
         }
-        // To another host or port, reqwest drops these; so does this hop.
-        let from = response.url();
-        if from.host_str() != url.host_str() || from.port_or_known_default() != url.port_or_known_default() {
-            for name in [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE] {
+        if !keeps_body {
+            *request.body_mut() = None;
+            if request.method() != Method::HEAD {
+                *request.method_mut() = Method::GET;
+            }
+            for name in PAYLOAD_HEADERS {
                 request.headers_mut().remove(name);
             }
+        }
+        for name in CROSS_ORIGIN_HEADERS {
+            request.headers_mut().remove(name);
         }
         *request.url_mut() = url;
         Some(request)
     }
 }
 
-/// `RetryWithPreviousKey` for a tower stack over a `reqwest::Client`.
-#[cfg(all(feature = "rotation", feature = "tower"))]
-mod retry {
-    use std::future::{ready, Ready};
-
-    use reqwest::{Request, Response};
-    use tower::retry::Policy;
-
-    use crate::retry::RetryWithPreviousKey;
-
-    impl<E> Policy<Request, Response, E> for RetryWithPreviousKey {
-        type Future = Ready<()>;
-
-        fn retry(&mut self, request: &mut Request, result: &mut Result<Response, E>) -> Option<Ready<()>> {
-            let status = result.as_ref().ok()?.status();
-            self.token().use_previous_key(status, request.headers_mut()).then(|| ready(()))
-        }
-
-        fn clone_request(&mut self, request: &Request) -> Option<Request> {
-            self.token().may_retry(request.headers()).then(|| request.try_clone()).flatten()
-        }
-    }
-}
-
-#[cfg(feature = "trace-id")]
-pub use trace::TraceIdMiddleware;
-
 /// `traceId` for reqwest requests.
 #[cfg(feature = "trace-id")]
 mod trace {
-    use std::task::{Context, Poll};
-
-    use reqwest::{Request, Response, Url};
+    use reqwest::{Request, Response};
     use reqwest_middleware::{Middleware, Next};
-    use tower_service::Service;
 
-    use crate::trace_id::{query_with_trace_id, SetTraceId, TraceId};
+    use crate::trace_id::query_with_trace_id;
 
-    /// Gives every request of a `reqwest_middleware::ClientWithMiddleware` exactly one
-    /// non-empty `traceId` query parameter, and puts its [`TraceId`] into the middleware
-    /// extensions. See [`trace_id`](crate::trace_id) for the rules.
-    #[derive(Clone, Copy, Debug, Default)]
-    #[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
-    pub struct TraceIdMiddleware {
-        _private: (),
-    }
-
-    impl TraceIdMiddleware {
-        /// Middleware that gives each request without a `traceId` a fresh UUID v4.
-        pub fn new() -> Self {
-            Self::default()
-        }
-    }
-
-    /// Sets the one `traceId` of `url`'s query.
-    fn set_trace_id(url: &mut Url) -> TraceId {
-        let (query, trace_id) = query_with_trace_id(url.query().unwrap_or(""));
-        if let Some(query) = query {
-            url.set_query(Some(&query));
-        }
-        trace_id
-    }
+    /// Gives every request exactly one non-empty `traceId` query parameter, as
+    /// `SetTraceIdLayer` does, and puts its `TraceId` into the middleware extensions.
+    pub(super) struct TraceIdMiddleware;
 
     #[async_trait::async_trait]
     impl Middleware for TraceIdMiddleware {
@@ -321,25 +243,13 @@ mod trace {
             extensions: &mut http::Extensions,
             next: Next<'_>,
         ) -> reqwest_middleware::Result<Response> {
-            extensions.insert(set_trace_id(request.url_mut()));
+            let url = request.url_mut();
+            let (query, trace_id) = query_with_trace_id(url.query().unwrap_or(""));
+            if let Some(query) = query {
+                url.set_query(Some(&query));
+            }
+            extensions.insert(trace_id);
             next.run(request, extensions).await
-        }
-    }
-
-    /// reqwest's own request type, for a `reqwest::Client` under the layer. `reqwest::Request`
-    /// has no extensions to carry the [`TraceId`]: read it from the URL.
-    impl<S: Service<Request>> Service<Request> for SetTraceId<S> {
-        type Response = S::Response;
-        type Error = S::Error;
-        type Future = S::Future;
-
-        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            self.get_mut().poll_ready(cx)
-        }
-
-        fn call(&mut self, mut request: Request) -> Self::Future {
-            set_trace_id(request.url_mut());
-            self.get_mut().call(request)
         }
     }
 }

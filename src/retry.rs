@@ -42,12 +42,10 @@
 //! extra request per refused request, and none at all outside a rotation.
 //!
 //! The request must be cloneable to be sent twice: `http::Request<B>` with `B: Clone` (such as
-//! `Full<Bytes>`), or a `reqwest::Request` whose body is not a stream (with the `reqwest`
-//! feature); a request whose body cannot be cloned is sent once, and its `401` returned. The
-//! copy is made only while a previous key is usable.
+//! `Full<Bytes>`); the copy is made only while a previous key is usable. The reqwest client of
+//! `reqwest::client_builder` (feature `reqwest`) retries the same way by itself.
 //!
-//! Requires the `rotation` and `tower` features. reqwest-middleware clients get the same retry
-//! from [`TokenAuthMiddleware`](crate::reqwest::TokenAuthMiddleware) itself.
+//! Requires the `rotation` and `tower` features.
 
 use std::future::{ready, Ready};
 
@@ -68,11 +66,6 @@ impl RetryWithPreviousKey {
     /// `RetryLayer` inside that layer.
     pub fn new(token: &TokenAuthLayer) -> Self {
         Self { token: token.clone() }
-    }
-
-    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
-    pub(crate) fn token(&self) -> &TokenAuthLayer {
-        &self.token
     }
 
     /// `RetryLayer::new(RetryWithPreviousKey::new(token))`.

@@ -1,6 +1,10 @@
 //! Where a client layer may send the token: which schemes, which hosts.
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{
+    fmt,
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    str::FromStr,
+};
 
 use http::uri::Authority;
 
@@ -10,21 +14,27 @@ use crate::error::InvalidHost;
 /// and every name under it (`*.jocloud.com` matches `jocloud.com`, `ai.jocloud.com` and
 /// `a.b.jocloud.com`), with an optional port (`127.0.0.1:8080`) that the request must then use.
 ///
-/// Parse it from a string; an invalid pattern is an [`InvalidHost`] error, never a panic:
+/// Parse it from a string, or make it from an address (`SocketAddr`, `IpAddr`) for a local
+/// mock; an invalid pattern is an [`InvalidHost`] error, never a panic:
 ///
 /// ```
+/// use std::net::{Ipv4Addr, SocketAddr};
 /// use jocloud_auth::token_auth::HostPattern;
 ///
 /// let mock: HostPattern = "127.0.0.1:8080".parse()?;
+/// assert_eq!(mock, HostPattern::from(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))));
 /// assert!("https://ai.jocloud.com@evil.example/".parse::<HostPattern>().is_err());
 /// # Ok::<(), jocloud_auth::InvalidHost>(())
 /// ```
 ///
-/// Hosts compare case-insensitively. Without a port, any port matches; with one, only that port
-/// (a URI without a port has its scheme's default, 80 or 443).
+/// A host is a DNS name (letters, digits, `-` and `_` in dot-separated labels) or an IP
+/// address, IPv6 in brackets. Hosts compare case-insensitively, and a name with a trailing dot
+/// (`ai.jocloud.com.`, the absolute form DNS resolves alike) is the same host as without.
+/// Without a port, any port matches; with one, only that port (a URI without a port has its
+/// scheme's default, 80 or 443).
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct HostPattern {
-    /// Lowercase, without the `*.` of a domain pattern.
+    /// Lowercase, without the `*.` of a domain pattern or a trailing dot.
     host: Box<str>,
     /// The domain and every name under it, or the host alone.
     subdomains: bool,
@@ -40,50 +50,41 @@ impl HostPattern {
             Some(rest) => (true, rest),
             None => (false, pattern),
         };
-        if rest.is_empty() {
-            return Err(invalid("no host"));
-        }
         if rest.contains(['/', '@', '?', '#', '*']) {
             return Err(invalid("a host pattern is a host and an optional port, nothing else"));
         }
         let authority: Authority = rest.parse().map_err(|_| invalid("not a host name or IP address"))?;
-        if authority.host().is_empty() {
-            return Err(invalid("no host"));
+        let host = authority.host();
+        if !is_host(host) {
+            return Err(invalid("not a host name or IP address"));
         }
         // What follows the host is nothing, or a port that fits in 16 bits.
-        let port = &authority.as_str()[authority.host().len()..];
+        let port = &authority.as_str()[host.len()..];
         if !port.is_empty() && port[1..].parse::<u16>().is_err() {
             return Err(invalid("the port is not a number from 0 to 65535"));
         }
-        if subdomains && authority.host().starts_with('[') {
+        if subdomains && host.starts_with('[') {
             return Err(invalid("an IP address has no subdomains"));
         }
-        Ok(Self {
-            host: authority.host().to_ascii_lowercase().into(),
-            subdomains,
-            port: authority.port_u16(),
-        })
+        let host = host.strip_suffix('.').unwrap_or(host);
+        Ok(Self { host: host.to_ascii_lowercase().into(), subdomains, port: authority.port_u16() })
     }
 
     /// Whether a request to `target` matches.
     fn matches(&self, target: &Target<'_>) -> bool {
-        self.port.is_none_or(|port| target.port() == Some(port)) && self.matches_host(target.host.as_bytes())
+        self.port.is_none_or(|port| target.port == Some(port)) && self.matches_host(target.host)
     }
 
-    /// Whether `host`, which may start with a URI's userinfo and `@`, matches: it ends with
-    /// this host, after an `@` or nothing, or (for a domain) after a non-empty name and a dot.
-    fn matches_host(&self, host: &[u8]) -> bool {
+    /// Whether `host`, a valid host (see [`is_host`]), is this one or, for a domain, a name
+    /// under it.
+    fn matches_host(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host).as_bytes();
         let own = self.host.as_bytes();
-        let Some(start) = host.len().checked_sub(own.len()) else {
-            return false;
-        };
-        if !same_host(&host[start..], own) {
-            return false;
-        }
-        match start.checked_sub(1).map(|before| host[before]) {
-            None | Some(b'@') => true,
-            Some(b'.') => self.subdomains && names_under(&host[..start - 1]),
-            Some(_) => false,
+        match host.len().checked_sub(own.len()) {
+            Some(0) => same_host(host, own),
+            // A valid host has no empty label: what comes before the dot is a name.
+            Some(start) => self.subdomains && host[start - 1] == b'.' && same_host(&host[start..], own),
+            None => false,
         }
     }
 
@@ -101,6 +102,24 @@ impl FromStr for HostPattern {
 
     fn from_str(pattern: &str) -> Result<Self, InvalidHost> {
         Self::new(pattern)
+    }
+}
+
+impl From<IpAddr> for HostPattern {
+    /// The address, any port.
+    fn from(ip: IpAddr) -> Self {
+        let host = match ip {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        Self { host: host.into(), subdomains: false, port: None }
+    }
+}
+
+impl From<SocketAddr> for HostPattern {
+    /// The address and its port, as a loopback mock listens on.
+    fn from(addr: SocketAddr) -> Self {
+        Self { port: Some(addr.port()), ..Self::from(addr.ip()) }
     }
 }
 
@@ -123,11 +142,17 @@ impl fmt::Debug for HostPattern {
     }
 }
 
-/// Whether what comes before a domain and its dot, after any userinfo, is a name: not empty,
-/// and without the `:` or `[` that would make `http` read the host differently.
-fn names_under(before: &[u8]) -> bool {
-    let name = before.rsplit(|&b| b == b'@').next().unwrap_or(&[]);
-    !name.is_empty() && !name.iter().any(|&b| b == b':' || b == b'[')
+/// Whether `host` is a DNS name (labels of letters, digits, `-` and `_`, none empty, with an
+/// optional trailing dot) or a bracketed IPv6 address. An IPv4 address is a name of digits.
+/// A URI's host may be anything RFC 3986 allows (`a(b),c`), which no DNS name can be: such a
+/// request gets no token.
+fn is_host(host: &str) -> bool {
+    if let Some(ip) = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+        return ip.parse::<Ipv6Addr>().is_ok();
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label_byte = |byte: &u8| byte.is_ascii_alphanumeric() || *byte == b'-' || *byte == b'_';
+    name.split('.').all(|label| !label.is_empty() && label.as_bytes().iter().all(label_byte))
 }
 
 /// Whether two host names are the same, ignoring ASCII case: byte for byte first, as names
@@ -156,74 +181,53 @@ impl Hosts {
     }
 }
 
-/// A request as the scope sees it. Taken from a URI without scanning its authority more than
-/// the scope needs: `Authority::host` and `port_u16` each scan it, and together cost more than
-/// the rest of a client layer. Where the quick reading finds no match, `http`'s own decides
-/// (an authority such as `a:b` can hide a host from it), so the scope always agrees with `http`.
+/// A request as the scope sees it: its scheme, and its host and port as `http` reads them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Target<'a> {
     /// The URI's scheme (`""` for a relative URI).
     pub(crate) scheme: &'a str,
-    /// The host, after any userinfo and `@` (`""` for none).
-    host: &'a str,
-    port: Port<'a>,
-    /// The URI, for `http`'s reading where the quick one finds no match.
-    uri: Option<&'a http::Uri>,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Port<'a> {
-    /// The digits after the host's `:`, possibly none: read only if a host pattern names a port.
-    Digits(&'a str),
-    /// Known already.
-    Known(Option<u16>),
+    /// The host, without userinfo (`""` for none).
+    pub(crate) host: &'a str,
+    /// The port, explicit or the scheme's default.
+    port: Option<u16>,
 }
 
 impl<'a> Target<'a> {
     pub(crate) fn of(uri: &'a http::Uri) -> Self {
         let scheme = uri.scheme_str().unwrap_or("");
-        let authority = uri.authority().map_or("", http::uri::Authority::as_str);
-        let bytes = authority.as_bytes();
-        let mut digits = bytes.len();
-        while digits > 0 && bytes[digits - 1].is_ascii_digit() {
-            digits -= 1;
-        }
-        let (host, port) = match digits.checked_sub(1) {
-            Some(colon) if bytes[colon] == b':' => (&authority[..colon], &authority[digits..]),
-            _ => (authority, ""),
+        let (host, port) = match uri.authority() {
+            Some(authority) => host_and_port(authority),
+            None => ("", None),
         };
-        Self { scheme, host, port: Port::Digits(port), uri: Some(uri) }
+        Self { scheme, host, port: port.or_else(|| default_port(scheme)) }
     }
 
     /// A request whose host (without userinfo) and port are known, as a `reqwest::Url` has them.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn known(scheme: &'a str, host: Option<&'a str>, port: Option<u16>) -> Self {
-        Self { scheme, host: host.unwrap_or(""), port: Port::Known(port), uri: None }
+        Self { scheme, host: host.unwrap_or(""), port }
     }
+}
 
-    /// The same request as `http` reads its host and port, where it was read quickly.
-    fn exact(&self) -> Option<Self> {
-        let uri = self.uri?;
-        let port = uri.port_u16().or(default_port(self.scheme));
-        Some(Self::known(self.scheme, uri.host(), port))
+/// The host and explicit port of `authority`, as `http`'s `Authority::host` and `port_u16`
+/// read them (a port that is not a number from 0 to 65535 is none, as the connectors read it).
+///
+/// Those two each scan the authority, which costs more than the rest of a client layer; a
+/// plain `host` or `host:port` (the authority of nearly every request) is read here in one
+/// pass instead, where both readings agree by construction. Any other (userinfo, brackets)
+/// is `http`'s to read.
+fn host_and_port(authority: &Authority) -> (&str, Option<u16>) {
+    let text = authority.as_str();
+    let (host, port) = match text.split_once(':') {
+        Some((host, digits)) => (host, digits.parse::<u16>().ok()),
+        None => (text, None),
+    };
+    let plain = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_');
+    let port_ok = port.is_some() || host.len() == text.len();
+    if port_ok && !host.is_empty() && host.bytes().all(plain) {
+        return (host, port);
     }
-
-    /// The host, without userinfo, as `http` reads it.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    pub(crate) fn host(&self) -> &'a str {
-        match self.uri {
-            Some(uri) => uri.host().unwrap_or(""),
-            None => self.host,
-        }
-    }
-
-    /// The port, explicit or the scheme's default.
-    fn port(&self) -> Option<u16> {
-        match self.port {
-            Port::Known(port) => port,
-            Port::Digits("") => default_port(self.scheme),
-            Port::Digits(digits) => digits.parse().ok(),
-        }
-    }
+    (authority.host(), authority.port_u16())
 }
 
 fn default_port(scheme: &str) -> Option<u16> {
@@ -238,15 +242,14 @@ fn default_port(scheme: &str) -> Option<u16> {
 #[derive(Clone)]
 pub(crate) struct Scope {
     allow_http: bool,
-    /// Shared, because services are cloned per request.
-    hosts: Arc<[HostPattern]>,
+    hosts: Vec<HostPattern>,
     /// Whether `hosts` are the product's, to be replaced by the first host the user names.
     default_hosts: bool,
 }
 
 impl Scope {
     pub(crate) fn new(hosts: Hosts) -> Self {
-        Self { allow_http: false, hosts: hosts.patterns().into(), default_hosts: true }
+        Self { allow_http: false, hosts: hosts.patterns(), default_hosts: true }
     }
 
     pub(crate) fn allow_http(&mut self) {
@@ -255,22 +258,23 @@ impl Scope {
 
     /// Adds `host`; the first one replaces the product's hosts.
     pub(crate) fn add_host(&mut self, host: HostPattern) {
-        let kept = if self.default_hosts { &[][..] } else { &self.hosts[..] };
-        self.hosts = kept.iter().cloned().chain([host]).collect();
-        self.default_hosts = false;
+        if self.default_hosts {
+            self.hosts.clear();
+            self.default_hosts = false;
+        }
+        self.hosts.push(host);
     }
 
     /// Switches to another product's hosts, unless the user named hosts.
     pub(crate) fn set_default_hosts(&mut self, hosts: Hosts) {
         if self.default_hosts {
-            self.hosts = hosts.patterns().into();
+            self.hosts = hosts.patterns();
         }
     }
 
     pub(crate) fn permits(&self, target: Target<'_>) -> bool {
         let scheme_ok = target.scheme == "https" || (self.allow_http && target.scheme == "http");
-        let matches = |target: &Target<'_>| self.hosts.iter().any(|rule| rule.matches(target));
-        scheme_ok && (matches(&target) || target.exact().is_some_and(|exact| matches(&exact)))
+        scheme_ok && is_host(target.host) && self.hosts.iter().any(|rule| rule.matches(&target))
     }
 }
 
@@ -336,12 +340,15 @@ mod tests {
         }
     }
 
+    /// One reading: the quick one, where it applies, is `http`'s, port included (an invalid
+    /// port is none, and the scheme's default then applies, as hyper-util's connector does).
     #[test]
     fn hosts_and_ports_are_read_as_http_reads_them() {
         for authority in [
             "ai.jocloud.com",
             "ai.jocloud.com:8443",
             "AI.jocloud.com:443",
+            "ai.jocloud.com.",
             "user@ai.jocloud.com",
             "user:pass@ai.jocloud.com:1",
             "ai.jocloud.com@evil.example",
@@ -352,46 +359,70 @@ mod tests {
             "127.0.0.1:0",
             "host:",
             "h:65535",
+            "h:65536",
+            "h:0443",
+            "ai.jocloud.com:12x",
+            "a:b",
+            "lllllllhtt0([],,.jocloud.com",
         ] {
             for scheme in ["https", "http", "ftp"] {
                 let uri: http::Uri = format!("{scheme}://{authority}/").parse().unwrap();
                 let target = Target::of(&uri);
-                let default = match scheme {
-                    "https" => Some(443),
-                    "http" => Some(80),
-                    _ => None,
-                };
-                let expected = (uri.host().unwrap(), uri.port_u16().or(default));
-                assert_eq!((target.host(), target.port()), expected, "{uri}");
+                let expected = (uri.host().unwrap(), uri.port_u16().or(default_port(scheme)));
+                assert_eq!((target.host, target.port), expected, "{uri}");
             }
         }
+        let relative = "/p".parse().unwrap();
+        assert_eq!((Target::of(&relative).host, Target::of(&relative).port), ("", None));
+        // An invalid port is none: the default port, where the connector goes.
+        assert!(permits(&Scope::new(Hosts::Jocloud), "https://ai.jocloud.com:12x/"));
     }
 
-    /// The quick reading alone, without `http`'s fallback, gets ordinary authorities right.
+    /// A host no DNS name can be gets no token, whatever it ends with; a trailing dot is the
+    /// same name.
     #[test]
-    fn the_quick_reading_needs_no_fallback_for_ordinary_uris() {
-        for (uri, host, port) in [
-            ("https://ai.jocloud.com/p", "ai.jocloud.com", Some(443)),
-            ("https://ai.jocloud.com:8443/p", "ai.jocloud.com", Some(8443)),
-            ("http://127.0.0.1:8080/", "127.0.0.1", Some(8080)),
-            ("http://[::1]/", "[::1]", Some(80)),
-            ("https://u@h:1/", "u@h", Some(1)),
-        ] {
-            let uri: http::Uri = uri.parse().unwrap();
-            let target = Target::of(&uri);
-            assert_eq!((target.host, target.port()), (host, port), "{uri}");
+    fn only_dns_names_and_ip_addresses_are_hosts() {
+        for host in
+            ["ai.jocloud.com", "ai.jocloud.com.", "a_b-c.jocloud.com", "127.0.0.1", "[::1]", "[2001:db8::1]"]
+        {
+            assert!(is_host(host), "{host}");
         }
-    }
-
-    /// Where the quick reading finds no match, `http`'s decides: its host for `a:b` is `a`.
-    #[test]
-    fn odd_authorities_are_read_as_http_reads_them() {
+        for host in [
+            "",
+            ".",
+            "..",
+            ".jocloud.com",
+            "a..jocloud.com",
+            "ai.jocloud.com..",
+            "lllllllhtt0([],,.jocloud.com",
+            "a b",
+            "[]",
+            "[::1",
+            "[x]",
+            "ai.jocloud.com@",
+        ] {
+            assert!(!is_host(host), "{host}");
+        }
         let scope = Scope::new(Hosts::Jocloud);
-        assert!(permits(&scope, "https://ai.jocloud.com:12x/"));
-        let uri: http::Uri = "https://ai.jocloud.com:12x/".parse().unwrap();
-        assert_eq!(uri.host(), Some("ai.jocloud.com"));
+        assert!(permits(&scope, "https://ai.jocloud.com./"));
+        assert!(permits(&scope, "https://jocloud.com./"));
+        assert!(!permits(&scope, "https://lllllllhtt0([],,.jocloud.com/"));
+        assert!(!permits(&scope, "https://a(b).jocloud.com/"));
         let pattern: HostPattern = "*.Example.com:8080".parse().unwrap();
         assert_eq!(format!("{pattern:?}"), "HostPattern(*.example.com:8080)");
+    }
+
+    #[test]
+    fn host_patterns_from_addresses() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let v4 = HostPattern::from(IpAddr::from(Ipv4Addr::LOCALHOST));
+        assert_eq!(v4, "127.0.0.1".parse().unwrap());
+        let v6 = HostPattern::from(SocketAddr::from((Ipv6Addr::LOCALHOST, 8080)));
+        assert_eq!(v6, "[::1]:8080".parse().unwrap());
+        let mut scope = Scope::new(Hosts::Jocloud);
+        scope.add_host(v6);
+        scope.allow_http();
+        assert!(permits(&scope, "http://[::1]:8080/") && !permits(&scope, "http://[::1]:8081/"));
     }
 
     #[test]
@@ -402,6 +433,7 @@ mod tests {
             ("127.0.0.1:8080", "127.0.0.1:8080"),
             ("[::1]:8080", "[::1]:8080"),
             ("localhost", "localhost"),
+            ("ai.jocloud.com.", "ai.jocloud.com"),
         ] {
             assert_eq!(HostPattern::new(pattern).unwrap().to_string(), shown);
         }
@@ -418,6 +450,13 @@ mod tests {
             "ai.jocloud.com:",
             "ai jocloud.com",
             ":8080",
+            "[]",
+            "[]:80",
+            "[x]",
+            "a..b",
+            ".jocloud.com",
+            "*..jocloud.com",
+            "a(b)",
         ] {
             let error = HostPattern::new(pattern).unwrap_err();
             assert_eq!(error.pattern(), pattern);

@@ -232,7 +232,7 @@ impl TokenAuthLayer {
         if !in_scope {
             tracing::debug!(
                 scheme = target.scheme,
-                host = target.host(),
+                host = target.host,
                 "jocloud token not sent: the request is outside the layer's scope"
             );
         }
@@ -333,54 +333,7 @@ impl<S> TokenAuth<S> {
         TokenAuthLayer::new(credentials).layer(inner)
     }
 
-    /// See [`TokenAuthLayer::scheme`].
-    #[must_use]
-    pub fn scheme(self, scheme: Scheme) -> Self {
-        self.map_layer(|layer| layer.scheme(scheme))
-    }
-
-    /// See [`TokenAuthLayer::header_name`].
-    #[must_use]
-    pub fn header_name(self, name: HeaderName) -> Self {
-        self.map_layer(|layer| layer.header_name(name))
-    }
-
-    /// See [`TokenAuthLayer::policy`].
-    #[must_use]
-    pub fn policy(self, policy: InsertPolicy) -> Self {
-        self.map_layer(|layer| layer.policy(policy))
-    }
-
-    /// See [`TokenAuthLayer::cloud_recording`].
-    #[must_use]
-    pub fn cloud_recording(self, app_id: u64) -> Self {
-        self.map_layer(|layer| layer.cloud_recording(app_id))
-    }
-
-    /// See [`TokenAuthLayer::allow_http`].
-    #[must_use]
-    pub fn allow_http(self) -> Self {
-        self.map_layer(TokenAuthLayer::allow_http)
-    }
-
-    /// See [`TokenAuthLayer::for_host`].
-    #[must_use]
-    pub fn for_host(self, host: HostPattern) -> Self {
-        self.map_layer(|layer| layer.for_host(host))
-    }
-
-    fn map_layer(self, f: impl FnOnce(TokenAuthLayer) -> TokenAuthLayer) -> Self {
-        Self { inner: self.inner, layer: f(self.layer) }
-    }
-
     inner_service_accessors!();
-}
-
-#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
-impl<S> TokenAuth<S> {
-    pub(crate) fn layer(&self) -> &TokenAuthLayer {
-        &self.layer
-    }
 }
 
 impl<S, B> Service<Request<B>> for TokenAuth<S>

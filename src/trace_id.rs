@@ -3,12 +3,12 @@
 //! ```
 //! use std::convert::Infallible;
 //! use http::{Request, Response};
-//! use jocloud_auth::trace_id::{TraceId, TraceIdLayer};
+//! use jocloud_auth::trace_id::{SetTraceIdLayer, TraceId};
 //! use tower::{service_fn, Layer, ServiceExt};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = TraceIdLayer::new().layer(service_fn(|request: Request<()>| async move {
+//! let client = SetTraceIdLayer::new().layer(service_fn(|request: Request<()>| async move {
 //!     let trace_id = request.extensions().get::<TraceId>().cloned();
 //!     Ok::<_, Infallible>(Response::new((request.uri().clone(), trace_id)))
 //! }));
@@ -22,7 +22,7 @@
 //! ```
 //!
 //! jocloud asks for `traceId` on every request: "a uuid string ... used for problem positioning
-//! during troubleshooting; use different values for each request". [`TraceIdLayer`] makes sure
+//! during troubleshooting; use different values for each request". [`SetTraceIdLayer`] makes sure
 //! each request leaves with exactly one non-empty `traceId` and puts it into the request's
 //! extensions as a [`TraceId`], so logs and spans can record it:
 //!
@@ -36,8 +36,7 @@
 //! CONNECT's authority form (`host:443`) and server-wide `OPTIONS *` have no query to carry an
 //! ID; such requests pass unchanged and without a `TraceId`.
 //!
-//! reqwest clients get the same from `reqwest::TraceIdMiddleware`, and `SetTraceId` serves
-//! `reqwest::Request` too (with the `reqwest` feature).
+//! The reqwest client of `reqwest::client_builder` (feature `reqwest`) gets the same.
 //!
 //! Requires the `trace-id` feature.
 
@@ -86,18 +85,18 @@ impl AsRef<str> for TraceId {
 
 /// Gives every request exactly one non-empty `traceId`. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct TraceIdLayer {
+pub struct SetTraceIdLayer {
     _private: (),
 }
 
-impl TraceIdLayer {
+impl SetTraceIdLayer {
     /// A layer that gives each request without a `traceId` a fresh UUID v4.
     pub fn new() -> Self {
         Self::default()
     }
 }
 
-impl<S> Layer<S> for TraceIdLayer {
+impl<S> Layer<S> for SetTraceIdLayer {
     type Service = SetTraceId<S>;
 
     fn layer(&self, inner: S) -> Self::Service {

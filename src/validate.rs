@@ -170,9 +170,9 @@ impl AsRef<str> for AuthenticatedId {
 ///
 /// A set followed with `LiveCredentialSet::follow` (feature `rotation`) keeps accepting a key
 /// that was replaced until its grace period ends, for clients that have not read the new key
-/// yet. A request that uses such a key carries this marker, and with `tracing` is an `INFO` event naming the
-/// caller's ID (`jocloud.caller_id`), so that an operator can count who has not moved to the
-/// new key yet, and end the grace early by removing the old key.
+/// yet. A request that uses such a key carries this marker (count them by caller in a layer
+/// inside). With `tracing`, an `INFO` event names the caller's ID (`jocloud.caller_id`) once
+/// per ID every 30 s, however many requests it sends: who has not moved to the new key yet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RetiringKey;
 
@@ -184,20 +184,25 @@ pub enum Rejection {
     Missing,
     /// More than one token header.
     SeveralHeaders,
-    /// The header is not an accepted scheme word, one space and a payload.
+    /// The header is not a scheme word (`Base` or `Basic`), one space and a payload.
     Malformed,
+    /// The header's scheme word is one this validator does not accept: `Basic` (cloud
+    /// recording's) where only `Base` is, or the other way round. See
+    /// [`cloud_recording`](ValidateTokenLayer::cloud_recording).
+    UnacceptedScheme,
     /// A well-formed token that no accepted credential matches.
     UnknownCredential,
 }
 
 impl Rejection {
     /// A short name, for metrics labels and logs: `missing`, `several_headers`, `malformed`,
-    /// `unknown_credential`.
+    /// `unaccepted_scheme`, `unknown_credential`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Rejection::Missing => "missing",
             Rejection::SeveralHeaders => "several_headers",
             Rejection::Malformed => "malformed",
+            Rejection::UnacceptedScheme => "unaccepted_scheme",
             Rejection::UnknownCredential => "unknown_credential",
         }
     }
@@ -235,6 +240,24 @@ impl Accepted {
             Accepted::Static(set) => set.find(payload).map(Caller::of),
             #[cfg(feature = "rotation")]
             Accepted::Live(set) => set.load().find(payload).map(Caller::of),
+        }
+    }
+
+    #[cfg(feature = "tracing")]
+    fn knows_id(&self, id: &str) -> bool {
+        match self {
+            Accepted::Static(set) => set.knows_id(id),
+            #[cfg(feature = "rotation")]
+            Accepted::Live(set) => set.load().knows_id(id),
+        }
+    }
+
+    #[cfg(feature = "tracing")]
+    fn announce_retiring(&self, id: &str, now: std::time::Instant) -> bool {
+        match self {
+            Accepted::Static(set) => set.announce_retiring(id, now),
+            #[cfg(feature = "rotation")]
+            Accepted::Live(set) => set.load().announce_retiring(id, now),
         }
     }
 
@@ -277,9 +300,11 @@ type Respond = Arc<dyn Fn(Rejection) -> Response<Bytes> + Send + Sync>;
 #[derive(Clone)]
 pub struct ValidateTokenLayer {
     accepted: Accepted,
-    /// The scheme named in `www-authenticate` on rejections; always accepted.
-    scheme: Scheme,
-    /// Accepted besides `scheme`, whichever that is.
+    /// The scheme set by hand: accepted, and named in `www-authenticate` on rejections.
+    scheme: Option<Scheme>,
+    /// The product's scheme, used where none is set by hand: `Basic` for cloud recording.
+    product: Scheme,
+    /// Accepted besides the scheme, whichever that is.
     also: Schemes,
     header_name: HeaderName,
     keep_token_header: bool,
@@ -313,7 +338,8 @@ impl ValidateTokenLayer {
     fn with_accepted(accepted: Accepted) -> Self {
         Self {
             accepted,
-            scheme: Scheme::default(),
+            scheme: None,
+            product: Scheme::Base,
             also: Schemes::default(),
             header_name: TOKEN_HEADER,
             keep_token_header: false,
@@ -322,12 +348,22 @@ impl ValidateTokenLayer {
         }
     }
 
-    /// Accepts `scheme` as the word before the payload in place of `Base`, and names it in the
-    /// `www-authenticate` challenge. Words added with
+    /// For a server of jocloud's cloud recording (a local mock, say): accepts the word `Basic`
+    /// in place of `Base`, as `TokenAuthLayer::cloud_recording` sends it, and names it in the
+    /// `www-authenticate` challenge. [`scheme`](Self::scheme), called before or after, still
+    /// wins.
+    #[must_use]
+    pub fn cloud_recording(mut self) -> Self {
+        self.product = Scheme::Basic;
+        self
+    }
+
+    /// Accepts `scheme` as the word before the payload in place of `Base` (or cloud
+    /// recording's `Basic`), and names it in the `www-authenticate` challenge. Words added with
     /// [`also_accept_scheme`](Self::also_accept_scheme), before or after, stay accepted.
     #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = scheme;
+        self.scheme = Some(scheme);
         self
     }
 
@@ -390,7 +426,7 @@ impl ValidateTokenLayer {
         if token.iter().nth(1).is_some() {
             return Err(Rejection::SeveralHeaders);
         }
-        let payload = self.payload(token.get().as_bytes()).ok_or(Rejection::Malformed)?;
+        let payload = self.payload(token.get().as_bytes())?;
         let caller = self.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
         if self.keep_token_header {
             token.get_mut().set_sensitive(true);
@@ -400,11 +436,23 @@ impl ValidateTokenLayer {
         Ok(caller)
     }
 
+    /// The scheme word this layer names in its challenges.
+    fn word(&self) -> Scheme {
+        self.scheme.unwrap_or(self.product)
+    }
+
     /// What follows an accepted scheme word and one space. Scheme words are public, so this
     /// may branch on them.
-    fn payload<'a>(&self, value: &'a [u8]) -> Option<&'a [u8]> {
-        let accepted = |scheme: &Scheme| *scheme == self.scheme || self.also.contains(*scheme);
-        Scheme::ALL.into_iter().filter(accepted).find_map(|scheme| scheme.strip_from(value))
+    fn payload<'a>(&self, value: &'a [u8]) -> Result<&'a [u8], Rejection> {
+        let (scheme, payload) = Scheme::ALL
+            .into_iter()
+            .find_map(|scheme| Some((scheme, scheme.strip_from(value)?)))
+            .ok_or(Rejection::Malformed)?;
+        if scheme == self.word() || self.also.contains(scheme) {
+            Ok(payload)
+        } else {
+            Err(Rejection::UnacceptedScheme)
+        }
     }
 
     /// Removes the token header, or marks it sensitive when kept, whatever the check found.
@@ -419,19 +467,42 @@ impl ValidateTokenLayer {
         }
     }
 
-    /// With `tracing`, the rejection's `DEBUG` event.
-    fn report(&self, rejection: Rejection) {
+    /// With `tracing`, the rejection's `DEBUG` event: its reason, and the certificate ID of a
+    /// wrong secret for a known ID, so that a customer's stale secret stands out from noise.
+    /// An ID that is not accepted is never echoed.
+    fn report(&self, rejection: Rejection, headers: &HeaderMap) {
         #[cfg(feature = "tracing")]
-        tracing::debug!(
-            reason = rejection.as_str(),
-            report_only = self.report_only,
-            "jocloud token rejected"
-        );
-        let _ = rejection;
+        match (rejection == Rejection::UnknownCredential).then(|| self.known_id(headers)).flatten() {
+            Some(id) => tracing::debug!(
+                reason = rejection.as_str(),
+                report_only = self.report_only,
+                jocloud.caller_id = id.as_str(),
+                "jocloud token rejected"
+            ),
+            None => tracing::debug!(
+                reason = rejection.as_str(),
+                report_only = self.report_only,
+                "jocloud token rejected"
+            ),
+        }
+        let _ = (rejection, headers);
     }
 
-    fn reject(&self, rejection: Rejection) -> Response<Bytes> {
-        self.report(rejection);
+    /// The certificate ID a token names, if it is an accepted one.
+    #[cfg(feature = "tracing")]
+    fn known_id(&self, headers: &HeaderMap) -> Option<String> {
+        use base64::Engine as _;
+        let value = headers.get(&self.header_name)?.as_bytes();
+        let payload = Scheme::ALL.into_iter().find_map(|scheme| scheme.strip_from(value))?;
+        // The secret half may be a real one, out of date: zeroized with the rest.
+        let decoded =
+            zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(payload).ok()?);
+        let id = std::str::from_utf8(decoded.split(|&byte| byte == b':').next()?).ok()?;
+        self.accepted.knows_id(id).then(|| id.to_owned())
+    }
+
+    fn reject(&self, rejection: Rejection, headers: &HeaderMap) -> Response<Bytes> {
+        self.report(rejection, headers);
         let mut response = match &self.respond {
             Some(respond) => respond(rejection),
             None => self.challenge(rejection),
@@ -442,7 +513,7 @@ impl ValidateTokenLayer {
 
     /// The default rejection: an empty `401` with a `www-authenticate` challenge.
     fn challenge(&self, rejection: Rejection) -> Response<Bytes> {
-        let challenge = match (self.scheme, rejection) {
+        let challenge = match (self.word(), rejection) {
             (Scheme::Base, Rejection::Missing) => r#"Base error="missing_token""#,
             (Scheme::Base, _) => r#"Base error="invalid_token""#,
             (Scheme::Basic, Rejection::Missing) => r#"Basic error="missing_token""#,
@@ -467,7 +538,7 @@ impl fmt::Debug for ValidateTokenLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidateTokenLayer")
             .field("accepted_ids", &self.accepted.summary())
-            .field("scheme", &self.scheme)
+            .field("scheme", &self.word())
             .field("also", &self.also)
             .field("header_name", &self.header_name)
             .field("keep_token_header", &self.keep_token_header)
@@ -502,50 +573,6 @@ impl<S> ValidateToken<S> {
         ValidateTokenLayer::live(set).layer(inner)
     }
 
-    /// See [`ValidateTokenLayer::scheme`].
-    #[must_use]
-    pub fn scheme(self, scheme: Scheme) -> Self {
-        self.map_layer(|layer| layer.scheme(scheme))
-    }
-
-    /// See [`ValidateTokenLayer::also_accept_scheme`].
-    #[must_use]
-    pub fn also_accept_scheme(self, scheme: Scheme) -> Self {
-        self.map_layer(|layer| layer.also_accept_scheme(scheme))
-    }
-
-    /// See [`ValidateTokenLayer::header_name`].
-    #[must_use]
-    pub fn header_name(self, name: HeaderName) -> Self {
-        self.map_layer(|layer| layer.header_name(name))
-    }
-
-    /// See [`ValidateTokenLayer::keep_token_header`].
-    #[must_use]
-    pub fn keep_token_header(self) -> Self {
-        self.map_layer(ValidateTokenLayer::keep_token_header)
-    }
-
-    /// See [`ValidateTokenLayer::report_only`].
-    #[must_use]
-    pub fn report_only(self) -> Self {
-        self.map_layer(ValidateTokenLayer::report_only)
-    }
-
-    /// See [`ValidateTokenLayer::on_rejection`].
-    #[must_use]
-    pub fn on_rejection<T, F>(self, respond: F) -> Self
-    where
-        F: Fn(Rejection) -> Response<T> + Send + Sync + 'static,
-        T: Into<Bytes>,
-    {
-        self.map_layer(|layer| layer.on_rejection(respond))
-    }
-
-    fn map_layer(self, f: impl FnOnce(ValidateTokenLayer) -> ValidateTokenLayer) -> Self {
-        Self { inner: self.inner, layer: f(self.layer) }
-    }
-
     inner_service_accessors!();
 }
 
@@ -566,13 +593,13 @@ where
         let Caller { id, retiring } = match self.layer.check(request.headers_mut()) {
             Ok(caller) => caller,
             Err(rejection) if self.layer.report_only => {
-                self.layer.report(rejection);
+                self.layer.report(rejection, request.headers());
                 self.layer.hide_token(request.headers_mut());
                 request.extensions_mut().insert(rejection);
                 return ResponseFuture { state: State::Called { future: self.inner.call(request) } };
             }
             Err(rejection) => {
-                let response = self.layer.reject(rejection);
+                let response = self.layer.reject(rejection, request.headers());
                 return ResponseFuture { state: State::Rejected { response: Some(response) } };
             }
         };
@@ -582,7 +609,12 @@ where
         tracing::Span::current().record("jocloud.caller_id", &id.as_str());
         if retiring {
             #[cfg(feature = "tracing")]
-            tracing::info!(jocloud.caller_id = id.as_str(), "jocloud request with a key in its grace period");
+            if self.layer.accepted.announce_retiring(id.as_str(), std::time::Instant::now()) {
+                tracing::info!(
+                    jocloud.caller_id = id.as_str(),
+                    "jocloud requests with a key in its grace period (one event per ID per 30 s)"
+                );
+            }
             request.extensions_mut().insert(RetiringKey);
         }
         request.extensions_mut().insert(id);

@@ -23,9 +23,8 @@ use common::{serve_axum, token_of};
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use jocloud_auth::{
-    reqwest::TokenAuthMiddleware, retry::RetryWithPreviousKey, token_auth::TokenAuthLayer,
-    validate::ValidateTokenLayer, Credentials, CredentialsSource, FollowOptions, LiveCredentialSet,
-    LiveCredentials,
+    retry::RetryWithPreviousKey, token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials,
+    CredentialsSource, FollowOptions, LiveCredentialSet, LiveCredentials,
 };
 use kubelet::SecretVolume;
 use tower::{ServiceBuilder, ServiceExt};
@@ -91,11 +90,8 @@ async fn drill(first: First) {
     let url = server.url("/app/123456/v1/image/sync");
 
     let reqwest_client = {
-        let token = TokenAuthMiddleware::new(common::on_loopback(TokenAuthLayer::live(
-            &follow(&reqwest_volume).unwrap(),
-        )));
-        let client = reqwest::Client::builder().redirect(token.redirect_policy()).build().unwrap();
-        reqwest_middleware::ClientBuilder::new(client).with(token).build()
+        let token = common::on_loopback(TokenAuthLayer::live(&follow(&reqwest_volume).unwrap()));
+        jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token).unwrap().build()
     };
     let hyper_client = {
         let token = common::on_loopback(TokenAuthLayer::live(&follow(&hyper_volume).unwrap()));

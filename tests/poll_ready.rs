@@ -34,15 +34,4 @@ fn every_middleware_forwards_readiness_and_errors() {
         let trace = jocloud_auth::trace_id::SetTraceId::new(Unready(0));
         assert_forwards::<Request<()>, _>("SetTraceId", trace, |s| s.get_ref().0);
     }
-    #[cfg(feature = "reqwest")]
-    {
-        assert_forwards::<reqwest::Request, _>("TokenAuth over reqwest", token.layer(Unready(0)), |s| {
-            s.get_ref().0
-        });
-        #[cfg(feature = "trace-id")]
-        {
-            let trace = jocloud_auth::trace_id::SetTraceId::new(Unready(0));
-            assert_forwards::<reqwest::Request, _>("SetTraceId over reqwest", trace, |s| s.get_ref().0);
-        }
-    }
 }

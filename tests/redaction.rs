@@ -175,6 +175,7 @@ async fn rejection_events_and_the_callers_span() {
         )
         .await;
         let wrong = Credentials::new(ID, "a-wrong-secret-of-its-own").unwrap();
+        let stranger = Credentials::new("stranger-id", "a-wrong-secret-of-its-own").unwrap();
         let client = http_client();
         let send = |tokens: Vec<http::HeaderValue>| {
             let mut request = Request::post(server.url("/app/1/v1/image/sync")).body(Full::<Bytes>::default()).unwrap();
@@ -190,6 +191,8 @@ async fn rejection_events_and_the_callers_span() {
             vec![token.clone(), token.clone()],
             vec![http::HeaderValue::from_str(&format!("Bearer {}", token.to_str().unwrap())).unwrap()],
             vec![common::token_of(&wrong)],
+            vec![common::token_of(&stranger)],
+            vec![wrong.header_value(jocloud_auth::Scheme::Basic)],
         ] {
             assert_eq!(send(tokens).await.unwrap().status(), StatusCode::UNAUTHORIZED);
         }
@@ -197,7 +200,7 @@ async fn rejection_events_and_the_callers_span() {
     .await;
 
     let logs = captured.text();
-    for reason in ["missing", "several_headers", "malformed", "unknown_credential"] {
+    for reason in ["missing", "several_headers", "malformed", "unknown_credential", "unaccepted_scheme"] {
         let line = format!("jocloud token rejected reason=\"{reason}\"");
         assert!(
             logs.contains(&line) || logs.contains(&format!("jocloud token rejected reason={reason}")),
@@ -212,6 +215,12 @@ async fn rejection_events_and_the_callers_span() {
     assert!(logs.contains("handled"), "{logs}");
     assert_clean("tracing output", &logs);
     assert!(!logs.contains("a-wrong-secret"), "{logs}");
+    // A wrong secret for a known ID names the ID; an unknown ID is never echoed.
+    let unknown: Vec<&str> = logs.lines().filter(|line| line.contains("unknown_credential")).collect();
+    assert_eq!(unknown.len(), 2, "{logs}");
+    assert!(unknown[0].contains(&format!("jocloud.caller_id=\"{ID}\"")), "{logs}");
+    assert!(!unknown[1].contains("caller_id"), "{logs}");
+    assert!(!logs.contains("stranger-id"), "{logs}");
 }
 
 /// A request sent without the token for being out of scope says so at `DEBUG`, naming its

@@ -1,6 +1,6 @@
-//! reqwest users: `TokenAuthMiddleware` in a reqwest-middleware client and `TokenAuth` over a
-//! `reqwest::Client`, against real servers on loopback; redirects with reqwest's default policy
-//! (the token leaks to another port) and with `redirect_policy` (it does not).
+//! reqwest users: the client of `reqwest::client_builder` against real servers on loopback.
+//! Whatever a redirect names, the token goes to no second server; cloud recording against a
+//! mock built in one call, with a rotation in each order.
 #![cfg(feature = "reqwest")]
 
 mod common;
@@ -10,7 +10,7 @@ use std::{
     future::ready,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -19,66 +19,51 @@ use common::{bounded, serve, text, VENDOR_TOKEN};
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use jocloud_auth::{
-    reqwest::TokenAuthMiddleware,
-    token_auth::{HostPattern, TokenAuthLayer},
-};
-use reqwest::redirect::Policy;
+use jocloud_auth::token_auth::TokenAuthLayer;
 use reqwest_middleware::ClientWithMiddleware;
-use tower::{service_fn, Layer, ServiceExt};
+use tower::service_fn;
 
-/// A server that answers with the token it got, or "no token"; counts its requests.
-async fn echo_token() -> (common::Server, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counted = hits.clone();
+/// A server that answers with the token it got, or "no token"; records each token it got.
+async fn echo_token() -> (common::Server, Arc<Mutex<Vec<Option<String>>>>) {
+    let tokens = Arc::new(Mutex::new(Vec::new()));
+    let seen = tokens.clone();
     let server = serve(service_fn(move |request: Request<Incoming>| {
-        counted.fetch_add(1, Ordering::SeqCst);
         let token = request.headers().get("token").map(|v| v.to_str().unwrap().to_owned());
+        seen.lock().unwrap().push(token.clone());
         ready(text(token.unwrap_or_else(|| "no token".into())))
     }))
     .await;
-    (server, hits)
+    (server, tokens)
 }
 
-/// A server that answers every request with a `307` to `location`.
-async fn redirecting_to(location: String) -> common::Server {
+/// A server that answers every request with `status` and `location`.
+async fn redirecting(status: StatusCode, location: String) -> common::Server {
     serve(service_fn(move |_: Request<Incoming>| {
         let mut redirect = Response::new(Full::<Bytes>::default());
-        *redirect.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+        *redirect.status_mut() = status;
         redirect.headers_mut().insert(http::header::LOCATION, location.parse().unwrap());
         ready(Ok::<_, Infallible>(redirect))
     }))
     .await
 }
 
-fn with_middleware(token: TokenAuthMiddleware, redirect: Policy) -> ClientWithMiddleware {
-    let client = reqwest::Client::builder().redirect(redirect).build().unwrap();
-    reqwest_middleware::ClientBuilder::new(client).with(token).build()
+fn client(token: &TokenAuthLayer) -> ClientWithMiddleware {
+    jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), token).unwrap().build()
 }
 
 /// A layer that sends the token to `server` only, over plain HTTP.
 fn only_to(server: &common::Server) -> TokenAuthLayer {
-    let host: HostPattern = server.addr.to_string().parse().unwrap();
-    TokenAuthLayer::new(&common::vendor_credentials()).for_host(host).allow_http()
+    TokenAuthLayer::new(&common::vendor_credentials()).for_host(server.addr.into()).allow_http()
 }
 
 #[tokio::test]
-async fn the_vendor_vector_arrives_both_ways() {
+async fn the_vendor_vector_arrives() {
     bounded(async {
         let (server, _) = echo_token().await;
-        let layer = only_to(&server);
-
-        let middleware = TokenAuthMiddleware::new(layer.clone());
-        let client = with_middleware(middleware.clone(), middleware.redirect_policy());
+        let client = client(&only_to(&server));
         let body =
             client.post(server.url("/app/1/v1/image/sync")).send().await.unwrap().text().await.unwrap();
         assert_eq!(body, VENDOR_TOKEN);
-
-        let client = reqwest::Client::builder().redirect(layer.redirect_policy()).build().unwrap();
-        let tower_client = layer.layer(client.clone());
-        let request = client.post(server.url("/app/1/v1/image/sync")).build().unwrap();
-        let response = tower_client.oneshot(request).await.unwrap();
-        assert_eq!(response.text().await.unwrap(), VENDOR_TOKEN);
     })
     .await;
 }
@@ -90,8 +75,7 @@ async fn live_rotation_reaches_the_next_request() {
     bounded(async {
         let (server, _) = echo_token().await;
         let live = LiveCredentials::new(&common::vendor_credentials());
-        let token = TokenAuthMiddleware::new(common::on_loopback(TokenAuthLayer::live(&live)));
-        let client = with_middleware(token.clone(), token.redirect_policy());
+        let client = client(&common::on_loopback(TokenAuthLayer::live(&live)));
         let send = || async { client.get(server.url("/")).send().await.unwrap().text().await.unwrap() };
         assert_eq!(send().await, VENDOR_TOKEN);
         let rotated = Credentials::new("qawsedrftg", "rotated").unwrap();
@@ -101,32 +85,49 @@ async fn live_rotation_reaches_the_next_request() {
     .await;
 }
 
-/// A `307` from the scoped host A to B on another port. With reqwest's default policy the token
-/// follows it to B; with `redirect_policy` B never sees it: the caller gets the `307`.
+/// From the scoped server A, every redirect status to a second server B, named every way a
+/// `Location` can name it (another port, userinfo, IP literals `url` reads as 127.0.0.1),
+/// with and without a body: B is never reached, and the caller gets the `3xx`.
 #[tokio::test]
-async fn a_redirect_out_of_scope_does_not_carry_the_token() {
+async fn no_redirect_takes_the_token_to_a_second_server() {
     bounded(async {
-        let (b, b_hits) = echo_token().await;
-        let a = redirecting_to(b.url("/landing")).await;
-        let scoped = only_to(&a);
+        let (b, b_tokens) = echo_token().await;
+        let port = b.addr.port();
+        for location in [
+            format!("http://127.0.0.1:{port}/landing"),
+            format!("http://user:pass@127.0.0.1:{port}/landing"),
+            format!("http://2130706433:{port}/landing"),
+            format!("http://0x7f.0.0.1:{port}/landing"),
+            format!("http://localhost:{port}/landing"),
+            format!("//127.0.0.1:{port}/landing"),
+        ] {
+            for status in [301, 302, 303, 307, 308] {
+                let status = StatusCode::from_u16(status).unwrap();
+                let a = redirecting(status, location.clone()).await;
+                let client = client(&only_to(&a));
+                for method in [reqwest::Method::GET, reqwest::Method::POST, reqwest::Method::PUT] {
+                    let response = client.request(method.clone(), a.url("/start")).body("{}").send().await;
+                    let response = response.unwrap();
+                    assert_eq!(response.status(), status, "{method} {status} to {location}");
+                }
+            }
+        }
+        assert!(b_tokens.lock().unwrap().is_empty(), "B was reached: {:?}", b_tokens.lock().unwrap());
+    })
+    .await;
+}
 
-        // reqwest's defaults: the leak this crate's policy exists for.
-        let client = with_middleware(TokenAuthMiddleware::new(scoped.clone()), Policy::default());
-        let body = client.get(a.url("/start")).send().await.unwrap().text().await.unwrap();
-        assert_eq!(body, VENDOR_TOKEN, "with reqwest's default policy the token reaches B");
-        assert_eq!(b_hits.swap(0, Ordering::SeqCst), 1);
-
-        // The documented setup, through the middleware and through a tower stack.
-        let token = TokenAuthMiddleware::new(scoped.clone());
-        let client = with_middleware(token.clone(), token.redirect_policy());
-        let response = client.get(a.url("/start")).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
-
-        let client = reqwest::Client::builder().redirect(scoped.redirect_policy()).build().unwrap();
-        let request = client.get(a.url("/start")).build().unwrap();
-        let response = scoped.layer(client).oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
-        assert_eq!(b_hits.load(Ordering::SeqCst), 0, "B was never reached with the token");
+/// With reqwest's own default policy, the same setup sends the token to B: what the one call
+/// exists to prevent.
+#[tokio::test]
+async fn reqwests_default_policy_would_send_it_there() {
+    bounded(async {
+        let (b, b_tokens) = echo_token().await;
+        let a = redirecting(StatusCode::TEMPORARY_REDIRECT, b.url("/landing")).await;
+        let token = common::vendor_credentials().header_value(jocloud_auth::Scheme::Base);
+        let plain = reqwest::Client::new();
+        plain.get(a.url("/start")).header("token", token).send().await.unwrap();
+        assert_eq!(*b_tokens.lock().unwrap(), [Some(VENDOR_TOKEN.to_owned())]);
     })
     .await;
 }
@@ -136,63 +137,12 @@ async fn a_redirect_out_of_scope_does_not_carry_the_token() {
 async fn a_redirect_within_the_scope_is_followed() {
     bounded(async {
         let (b, _) = echo_token().await;
-        let a = redirecting_to(b.url("/landing")).await;
-        let token =
-            TokenAuthMiddleware::new(common::on_loopback(TokenAuthLayer::new(&common::vendor_credentials())));
-        let client = with_middleware(token.clone(), token.redirect_policy());
+        let a = redirecting(StatusCode::TEMPORARY_REDIRECT, b.url("/landing")).await;
+        let client = client(&common::on_loopback(TokenAuthLayer::new(&common::vendor_credentials())));
         let body = client.get(a.url("/start")).send().await.unwrap().text().await.unwrap();
         assert_eq!(body, VENDOR_TOKEN);
-
-        // A relative redirect on the same host.
-        let same = serve(service_fn(|request: Request<Incoming>| {
-            if request.uri().path() == "/start" {
-                let mut redirect = Response::new(Full::<Bytes>::default());
-                *redirect.status_mut() = StatusCode::TEMPORARY_REDIRECT;
-                redirect.headers_mut().insert(http::header::LOCATION, "/landing".parse().unwrap());
-                return ready(Ok::<_, Infallible>(redirect));
-            }
-            let token = request.headers().get("token").map(|v| v.to_str().unwrap().to_owned());
-            ready(text(format!("{} {}", request.uri().path(), token.unwrap_or_default())))
-        }))
-        .await;
-        let token = TokenAuthMiddleware::new(only_to(&same));
-        let client = with_middleware(token.clone(), token.redirect_policy());
-        let body = client.get(same.url("/start")).send().await.unwrap().text().await.unwrap();
-        assert_eq!(body, format!("/landing {VENDOR_TOKEN}"));
     })
     .await;
-}
-
-#[tokio::test]
-async fn the_header_is_sensitive_and_out_of_scope_removed() {
-    let layer = TokenAuthLayer::new(&common::vendor_credentials());
-    let inspect = service_fn(|request: reqwest::Request| {
-        let token = request.headers().get("token").cloned();
-        ready(Ok::<_, Infallible>(token))
-    });
-    let request = |url: &str| {
-        let mut request = reqwest::Request::new(reqwest::Method::GET, url.parse().unwrap());
-        request.headers_mut().insert("token", "Base carried".parse().unwrap());
-        request
-    };
-    let sent = layer.layer(inspect).oneshot(request("https://ai.jocloud.com/")).await.unwrap().unwrap();
-    assert_eq!(sent, VENDOR_TOKEN);
-    assert!(sent.is_sensitive());
-    let sent = layer.layer(inspect).oneshot(request("http://ai.jocloud.com/")).await.unwrap();
-    assert_eq!(sent, None, "out of scope, the caller's header is removed too");
-}
-
-#[test]
-fn debug_holds_no_secret() {
-    let middleware = TokenAuthMiddleware::new(
-        TokenAuthLayer::new(&common::vendor_credentials()).for_host("ai.jocloud.com".parse().unwrap()),
-    );
-    let shown = format!("{middleware:?}");
-    assert!(shown.starts_with("TokenAuthMiddleware(TokenAuthLayer { id: \"qawsedrftg\""), "{shown}");
-    assert!(shown.contains("ai.jocloud.com"), "{shown}");
-    for secret in ["abcdefghijk", common::VENDOR_PAYLOAD, "YWJjZGVmZ2hpams"] {
-        assert!(!shown.contains(secret), "{shown}");
-    }
 }
 
 /// A redirect loop inside the scope is followed ten times and then refused.
@@ -209,11 +159,62 @@ async fn a_redirect_loop_ends_after_ten_hops() {
             ready(Ok::<_, Infallible>(redirect))
         }))
         .await;
-        let token = TokenAuthMiddleware::new(only_to(&server));
-        let client = with_middleware(token.clone(), token.redirect_policy());
-        let error = client.get(server.url("/start")).send().await.unwrap_err();
+        let error = client(&only_to(&server)).get(server.url("/start")).send().await.unwrap_err();
         assert!(error.is_redirect(), "{error}");
         assert_eq!(hits.load(Ordering::SeqCst), 11, "the first request and ten redirects");
+    })
+    .await;
+}
+
+/// Cloud recording on both sides, each set up in one call: the client's `Basic` and `AppID`
+/// against a live mock that accepts `Basic`, with a rotation in each order, and not one
+/// request refused.
+#[cfg(feature = "rotation")]
+#[tokio::test]
+async fn cloud_recording_against_its_mock_through_rotations_in_each_order() {
+    use axum::{routing::post, Router};
+    use jocloud_auth::{validate::ValidateTokenLayer, Credentials, LiveCredentialSet, LiveCredentials};
+
+    bounded(async {
+        let key = |secret: &str| Credentials::new("recorder", secret).unwrap();
+        let accepted = LiveCredentialSet::new([&key("a")]);
+        let app = Router::new()
+            .route(
+                "/v1/recording/start",
+                post(|headers: http::HeaderMap| async move { headers["appid"].to_str().unwrap().to_owned() }),
+            )
+            .route_layer(ValidateTokenLayer::live(&accepted).cloud_recording());
+        let server = common::serve_axum(app).await;
+        let live = LiveCredentials::new(&key("a"));
+        let client = client(&common::on_loopback(TokenAuthLayer::live(&live).cloud_recording(10034)));
+        let url = server.url("/v1/recording/start");
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let send = || async {
+            for _ in 0..20 {
+                let response = client.post(&url).body("{}").send().await.unwrap();
+                let status = response.status();
+                assert_eq!(response.text().await.unwrap(), "10034");
+                statuses.lock().unwrap().push(status);
+            }
+        };
+        send().await;
+        // The server first: it learns "b", the client moves, the server forgets "a".
+        accepted.insert(&key("b"));
+        send().await;
+        live.rotate(&key("b"));
+        send().await;
+        accepted.remove(&key("a"));
+        send().await;
+        // The client first: it sends "c", refused, and retries with "b" until the server learns "c".
+        live.rotate(&key("c"));
+        send().await;
+        accepted.insert(&key("c"));
+        send().await;
+        accepted.remove(&key("b"));
+        send().await;
+        let statuses = statuses.lock().unwrap();
+        assert_eq!(statuses.len(), 140);
+        assert!(statuses.iter().all(|status| *status == StatusCode::OK), "{statuses:?}");
     })
     .await;
 }

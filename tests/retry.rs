@@ -1,7 +1,6 @@
 //! The previous-key retry, the same scenario on every client path: a hyper-util client under
-//! `RetryWithPreviousKey`, a `reqwest::Client` under the same tower layers, and a
-//! reqwest-middleware client with `TokenAuthMiddleware`; each against a real loopback server
-//! that records every attempt.
+//! `RetryWithPreviousKey`, and the reqwest-middleware client of `reqwest::client_builder`;
+//! each against a real loopback server that records every attempt.
 #![cfg(all(feature = "rotation", feature = "tower", feature = "reqwest"))]
 
 mod common;
@@ -22,10 +21,7 @@ use common::{bounded, serve, token_of};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use jocloud_auth::{
-    reqwest::TokenAuthMiddleware, retry::RetryWithPreviousKey, token_auth::TokenAuthLayer, Credentials,
-    LiveCredentials,
-};
+use jocloud_auth::{retry::RetryWithPreviousKey, token_auth::TokenAuthLayer, Credentials, LiveCredentials};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
 
 const BODY: &str = r#"{"data":"https://example.com/a.jpg"}"#;
@@ -97,24 +93,9 @@ fn reqwest_body(body: Body) -> reqwest::Body {
     }
 }
 
-fn tower_over_reqwest(live: &LiveCredentials, url: String) -> Send {
-    let token = common::on_loopback(TokenAuthLayer::live(live));
-    let client = ServiceBuilder::new()
-        .layer(token.clone())
-        .layer(RetryWithPreviousKey::layer(&token))
-        .service(reqwest::Client::builder().redirect(token.redirect_policy()).build().unwrap());
-    let plain = reqwest::Client::new();
-    Box::new(move |body| {
-        let request = plain.post(&url).body(reqwest_body(body)).build().unwrap();
-        let client = client.clone();
-        Box::pin(async move { client.oneshot(request).await.unwrap().status() })
-    })
-}
-
 fn reqwest_middleware(live: &LiveCredentials, url: String) -> Send {
-    let token = TokenAuthMiddleware::new(common::on_loopback(TokenAuthLayer::live(live)));
-    let client = reqwest::Client::builder().redirect(token.redirect_policy()).build().unwrap();
-    let client = reqwest_middleware::ClientBuilder::new(client).with(token).build();
+    let token = common::on_loopback(TokenAuthLayer::live(live));
+    let client = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token).unwrap().build();
     Box::new(move |body| {
         let request = client.post(&url).body(reqwest_body(body));
         Box::pin(async move { request.send().await.unwrap().status() })
@@ -199,11 +180,6 @@ async fn a_hyper_util_client_retries_with_the_previous_key() {
 }
 
 #[tokio::test]
-async fn a_reqwest_client_under_tower_retries_with_the_previous_key() {
-    bounded(the_previous_key_retry("tower over reqwest", tower_over_reqwest, true)).await;
-}
-
-#[tokio::test]
 async fn a_reqwest_middleware_client_retries_with_the_previous_key() {
     bounded(the_previous_key_retry("reqwest-middleware", reqwest_middleware, true)).await;
 }
@@ -229,4 +205,61 @@ fn a_request_is_copied_only_when_it_could_be_retried() {
     live.forget_previous();
     assert!(!copied(&token), "the previous key forgotten");
     assert!(!copied(&TokenAuthLayer::new(&key("key-a"))), "a static key");
+}
+
+/// One `traceId` per logical request on both paths, the retry with the previous key included:
+/// the server refuses the new key and sees each request twice, under one ID.
+#[cfg(feature = "trace-id")]
+#[tokio::test]
+async fn a_retried_request_keeps_its_trace_id_on_every_path() {
+    use jocloud_auth::trace_id::SetTraceIdLayer;
+
+    bounded(async {
+        let ids: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = ids.clone();
+        let old = common::token_of(&key("old"));
+        let server = serve(service_fn(move |request: Request<Incoming>| {
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            record.lock().unwrap().push(query);
+            let status = if request.headers().get("token") == Some(&old) { 200 } else { 401 };
+            std::future::ready(Ok::<_, Infallible>(
+                Response::builder().status(status).body(Full::<Bytes>::default()).unwrap(),
+            ))
+        }))
+        .await;
+        let live = LiveCredentials::with_grace(&key("old"), LONG_GRACE);
+        live.rotate(&key("new"));
+        let token = common::on_loopback(TokenAuthLayer::live(&live));
+        let url = server.url("/p");
+
+        let reqwest_client =
+            jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token).unwrap().build();
+        let hyper_client = ServiceBuilder::new()
+            .layer(SetTraceIdLayer::new())
+            .layer(token.clone())
+            .layer(RetryWithPreviousKey::layer(&token))
+            .service(common::http_client());
+        for path in ["reqwest", "hyper-util"] {
+            ids.lock().unwrap().clear();
+            for _ in 0..20 {
+                let status = match path {
+                    "reqwest" => reqwest_client.get(&url).send().await.unwrap().status(),
+                    _ => {
+                        let request = Request::get(&url).body(Full::<Bytes>::default()).unwrap();
+                        hyper_client.clone().oneshot(request).await.unwrap().status()
+                    }
+                };
+                assert_eq!(status, StatusCode::OK, "{path}");
+            }
+            let seen = ids.lock().unwrap().clone();
+            assert_eq!(seen.len(), 40, "{path}: each request refused once, then retried");
+            for pair in seen.chunks(2) {
+                assert!(pair[0].starts_with("traceId="), "{path}: {pair:?}");
+                assert_eq!(pair[0], pair[1], "{path}: one traceId for a request and its retry");
+            }
+            let distinct: std::collections::HashSet<&String> = seen.iter().collect();
+            assert_eq!(distinct.len(), 20, "{path}: a fresh ID per logical request");
+        }
+    })
+    .await;
 }

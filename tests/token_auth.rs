@@ -192,35 +192,46 @@ fn cloud_recording_sends_app_id_and_basic_to_its_hosts_only() {
 }
 
 /// `TokenAuth`'s builder methods do what the layer's do.
+/// `TokenAuth::new` is the layer's default; a configured layer, called in any order, gives the
+/// same service.
 #[test]
 fn service_constructors_match_the_layer() {
     let credentials = common::vendor_credentials();
+    let from_layer = TokenAuthLayer::new(&credentials).layer(echo::<()>());
+    let from_service = TokenAuth::new(echo::<()>(), &credentials);
+    for uri in ["http://127.0.0.1:443/", "https://127.0.0.1/", JOCLOUD] {
+        let through = |service: &TokenAuth<common::Echo<()>>| {
+            let request = now(service.clone().oneshot(to(uri))).unwrap();
+            request.headers().get("token").cloned()
+        };
+        assert_eq!(through(&from_service), through(&from_layer), "{uri}");
+    }
+
     let name = HeaderName::from_static("x-token");
-    let configure = |layer: TokenAuthLayer| {
-        layer
-            .scheme(Scheme::Basic)
-            .header_name(name.clone())
-            .policy(InsertPolicy::IfMissing)
-            .for_host("127.0.0.1:443".parse().unwrap())
-            .allow_http()
-            .cloud_recording(5)
-    };
-    let from_layer = configure(TokenAuthLayer::new(&credentials)).layer(echo::<()>());
-    let from_service = TokenAuth::new(echo::<()>(), &credentials)
+    let one_order = TokenAuthLayer::new(&credentials)
         .scheme(Scheme::Basic)
         .header_name(name.clone())
         .policy(InsertPolicy::IfMissing)
         .for_host("127.0.0.1:443".parse().unwrap())
         .allow_http()
-        .cloud_recording(5);
+        .cloud_recording(5)
+        .layer(echo::<()>());
+    let other_order = TokenAuthLayer::new(&credentials)
+        .cloud_recording(5)
+        .allow_http()
+        .for_host("127.0.0.1:443".parse().unwrap())
+        .policy(InsertPolicy::IfMissing)
+        .header_name(name.clone())
+        .scheme(Scheme::Basic)
+        .layer(echo::<()>());
     for uri in ["http://127.0.0.1:443/", "https://127.0.0.1/", "https://127.0.0.1:80/", JOCLOUD] {
         let through = |service: &TokenAuth<common::Echo<()>>| {
             let request = now(service.clone().oneshot(to(uri))).unwrap();
             (request.headers().get(&name).cloned(), request.headers().get("appid").cloned())
         };
-        assert_eq!(through(&from_service), through(&from_layer), "{uri}");
+        assert_eq!(through(&one_order), through(&other_order), "{uri}");
     }
-    let request = now(from_service.oneshot(to("https://127.0.0.1/"))).unwrap();
+    let request = now(one_order.oneshot(to("https://127.0.0.1/"))).unwrap();
     assert_eq!(request.headers()["x-token"], "Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==");
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}

@@ -1,4 +1,4 @@
-//! `TraceIdLayer`: the query it writes, what it keeps, and a loopback round trip.
+//! `SetTraceIdLayer`: the query it writes, what it keeps, and a loopback round trip.
 #![cfg(feature = "trace-id")]
 
 mod common;
@@ -10,7 +10,7 @@ use common::{bounded, http_client, serve, text};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use jocloud_auth::trace_id::{SetTraceId, TraceId, TraceIdLayer};
+use jocloud_auth::trace_id::{SetTraceId, SetTraceIdLayer, TraceId};
 use tower::{service_fn, Layer, ServiceExt};
 
 /// Sends `uri` through the layer; returns the URI the inner service got and the extension.
@@ -18,7 +18,7 @@ async fn through_layer(uri: &str) -> (Uri, Option<TraceId>) {
     let inner = service_fn(|request: Request<()>| async move {
         Ok::<_, Infallible>((request.uri().clone(), request.extensions().get::<TraceId>().cloned()))
     });
-    TraceIdLayer::new().layer(inner).oneshot(Request::get(uri).body(()).unwrap()).await.unwrap()
+    SetTraceIdLayer::new().layer(inner).oneshot(Request::get(uri).body(()).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
@@ -68,7 +68,7 @@ async fn round_trip_through_a_loopback_server() {
         // Records the extension on its way to the real client.
         let sent = std::sync::Arc::new(std::sync::Mutex::new(None));
         let recorder = sent.clone();
-        let client = TraceIdLayer::new().layer(tower::util::MapRequest::new(
+        let client = SetTraceIdLayer::new().layer(tower::util::MapRequest::new(
             http_client(),
             move |request: Request<Full<Bytes>>| {
                 *recorder.lock().unwrap() = request.extensions().get::<TraceId>().cloned();
@@ -131,19 +131,18 @@ async fn uris_that_cannot_carry_a_query_pass_untouched() {
     }
 }
 
-/// The same rules for reqwest: a reqwest-middleware client with `TraceIdMiddleware` and a
-/// `reqwest::Client` under `SetTraceId`, each against a loopback server that reports the query
-/// it got, exactly as it came.
+/// The same rules for reqwest: the client of `reqwest::client_builder`, against a loopback
+/// server that reports the query it got, exactly as it came.
 #[cfg(feature = "reqwest")]
 mod over_reqwest {
     use std::sync::{Arc, Mutex};
 
-    use jocloud_auth::reqwest::TraceIdMiddleware;
+    use jocloud_auth::token_auth::TokenAuthLayer;
     use reqwest_middleware::{Middleware, Next};
 
     use super::*;
 
-    /// Records the `TraceId` the middleware before it put into the extensions.
+    /// Records the `TraceId` the client put into the middleware extensions.
     struct Recorder(Arc<Mutex<Option<TraceId>>>);
 
     #[async_trait::async_trait]
@@ -168,19 +167,20 @@ mod over_reqwest {
     }
 
     #[tokio::test]
-    async fn exactly_one_non_empty_trace_id_leaves_on_both_reqwest_paths() {
+    async fn exactly_one_non_empty_trace_id_leaves_a_reqwest_client() {
         bounded(async {
             let server = serve(service_fn(|request: Request<Incoming>| {
                 ready(text(request.uri().query().unwrap_or_default().to_owned()))
             }))
             .await;
             let recorded = Arc::new(Mutex::new(None));
-            let middleware = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                .with(TraceIdMiddleware::new())
+            let token = TokenAuthLayer::new(&common::vendor_credentials());
+            let client = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token)
+                .unwrap()
                 .with(Recorder(recorded.clone()))
                 .build();
-            let tower_client = SetTraceId::new(reqwest::Client::new());
 
+            let mut previous = None;
             for (query, callers) in [
                 ("", None),
                 ("traceId=", None),
@@ -190,23 +190,15 @@ mod over_reqwest {
                 ("traceid=lowercase-is-another-name", None),
             ] {
                 let url = server.url(&format!("/p?{query}"));
-                let via_middleware = middleware.get(&url).send().await.unwrap().text().await.unwrap();
-                let request = reqwest::Client::new().get(&url).build().unwrap();
-                let via_tower = tower_client.clone().oneshot(request).await.unwrap().text().await.unwrap();
-
+                let sent = client.get(&url).send().await.unwrap().text().await.unwrap();
                 let recorded = recorded.lock().unwrap().take().expect("the TraceId is in the extensions");
-                assert_eq!(trace_ids(&via_middleware), [recorded.as_str()], "middleware: {query}");
-                let sent = trace_ids(&via_tower);
-                assert_eq!(sent.len(), 1, "tower: {query} became {via_tower}");
-                for id in [recorded.as_str(), &sent[0]] {
-                    assert!(!id.is_empty(), "{query}");
-                    if let Some(callers) = callers {
-                        assert_eq!(id, callers, "{query}");
-                    }
+                assert_eq!(trace_ids(&sent), [recorded.as_str()], "{query} became {sent}");
+                assert!(!recorded.as_str().is_empty(), "{query}");
+                match callers {
+                    Some(callers) => assert_eq!(recorded.as_str(), callers, "{query}"),
+                    None => assert_ne!(Some(recorded.clone()), previous, "a fresh ID per request: {query}"),
                 }
-                if callers.is_none() {
-                    assert_ne!(recorded.as_str(), sent[0], "a fresh ID per request: {query}");
-                }
+                previous = Some(recorded);
             }
         })
         .await;

@@ -68,7 +68,7 @@ async fn accepts_and_rejects_over_loopback() {
             ("empty", vec![b"".to_vec()]),
             ("scheme only", vec![b"Base".to_vec()]),
             ("scheme and space", vec![b"Base ".to_vec()]),
-            ("wrong scheme", vec![format!("Basic {VENDOR_PAYLOAD}").into_bytes()]),
+            ("scheme not accepted", vec![format!("Basic {VENDOR_PAYLOAD}").into_bytes()]),
             ("lowercase scheme", vec![format!("base {VENDOR_PAYLOAD}").into_bytes()]),
             ("two spaces", vec![format!("Base  {VENDOR_PAYLOAD}").into_bytes()]),
             ("payload only", vec![VENDOR_PAYLOAD.as_bytes().to_vec()]),
@@ -120,6 +120,55 @@ async fn schemes_are_configurable() {
         assert_eq!(status(layer.clone(), basic.clone()).await.0, StatusCode::OK, "Basic stays accepted");
         let (_, challenge) = status(layer, "Bearer x".into()).await;
         assert_eq!(challenge.unwrap(), "Base error=\"invalid_token\"");
+    }
+}
+
+/// Cloud recording's server side is one call, as its client side is: the client's `Basic`
+/// and `AppID` are accepted, `Base` is refused for its scheme (not as malformed), and
+/// `scheme` still wins in either order.
+#[tokio::test]
+async fn cloud_recording_accepts_what_its_client_sends() {
+    use jocloud_auth::{token_auth::TokenAuthLayer, validate::Rejection};
+
+    let vendor = common::vendor_credentials();
+    let client = TokenAuthLayer::new(&vendor).cloud_recording(10034);
+    let server = |layer: ValidateTokenLayer| {
+        let app = Router::new()
+            .route(
+                "/v1/recording/start",
+                post(|headers: http::HeaderMap| async move { headers["appid"].to_str().unwrap().to_owned() }),
+            )
+            .route_layer(layer);
+        client.clone().layer(app)
+    };
+    // Through the client layer: its `Basic` token and its `AppID` reach the handler.
+    let mock = ValidateTokenLayer::new(&vendor).cloud_recording();
+    let request = Request::post("https://api.jocloud.com/v1/recording/start").body(axum::body::Body::empty());
+    let response = server(mock.clone()).oneshot(request.unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.into_body().collect().await.unwrap().to_bytes(), "10034");
+
+    let direct = |layer: ValidateTokenLayer, token: &'static str| async move {
+        let app = Router::new().route("/r", post(|| async { "ok" })).route_layer(layer);
+        let request = Request::post("/r").header("token", token).body(axum::body::Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        (response.extensions().get::<Rejection>().copied(), response.headers().get(WWW_AUTHENTICATE).cloned())
+    };
+    let (rejection, challenge) = direct(mock.clone(), VENDOR_TOKEN).await;
+    assert_eq!(rejection, Some(Rejection::UnacceptedScheme), "Base where only Basic is accepted");
+    assert_eq!(challenge.unwrap(), "Basic error=\"invalid_token\"");
+    let basic: &'static str = "Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==";
+    assert_eq!(direct(mock, basic).await.0, None);
+    assert_eq!(direct(ValidateTokenLayer::new(&vendor), basic).await.0, Some(Rejection::UnacceptedScheme));
+    assert_eq!(direct(ValidateTokenLayer::new(&vendor), "Bearer x").await.0, Some(Rejection::Malformed));
+
+    // `scheme` wins over the product's word, called before or after.
+    for layer in [
+        ValidateTokenLayer::new(&vendor).cloud_recording().scheme(Scheme::Base),
+        ValidateTokenLayer::new(&vendor).scheme(Scheme::Base).cloud_recording(),
+    ] {
+        assert_eq!(direct(layer.clone(), VENDOR_TOKEN).await.0, None);
+        assert_eq!(direct(layer, basic).await.0, Some(Rejection::UnacceptedScheme));
     }
 }
 
@@ -204,7 +253,7 @@ fn public_types_are_send_sync_clone() {
     }
     #[cfg(feature = "trace-id")]
     {
-        assert_send_sync_clone::<jocloud_auth::trace_id::TraceIdLayer>();
+        assert_send_sync_clone::<jocloud_auth::trace_id::SetTraceIdLayer>();
         assert_send_sync_clone::<jocloud_auth::trace_id::SetTraceId<common::HttpClient>>();
         assert_send_sync_clone::<jocloud_auth::trace_id::TraceId>();
     }
@@ -304,6 +353,7 @@ async fn an_outer_metrics_layer_counts_rejections_by_reason() {
             vec![b"Bearer abc".as_slice()],
             vec![VENDOR_PAYLOAD.as_bytes()],
             vec![unknown.as_bytes()],
+            vec![b"Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==".as_slice()],
             vec![VENDOR_TOKEN.as_bytes()],
         ] {
             send(&server, &tokens).await;
@@ -314,6 +364,7 @@ async fn an_outer_metrics_layer_counts_rejections_by_reason() {
             ("missing", 1),
             ("several_headers", 1),
             ("malformed", 2),
+            ("unaccepted_scheme", 1),
             ("unknown_credential", 1),
         ]
         .into();

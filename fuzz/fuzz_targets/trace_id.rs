@@ -5,7 +5,7 @@
 mod common;
 
 use http::{Request, Uri};
-use jocloud_auth::trace_id::{TraceId, TraceIdLayer};
+use jocloud_auth::trace_id::{SetTraceIdLayer, TraceId};
 use libfuzzer_sys::fuzz_target;
 use tower::{Layer, ServiceExt};
 
@@ -16,7 +16,7 @@ fuzz_target!(|query: String| {
     });
     let mut request = Request::new(());
     *request.uri_mut() = uri;
-    let sent = common::now(TraceIdLayer::new().layer(echo).oneshot(request)).unwrap();
+    let sent = common::now(SetTraceIdLayer::new().layer(echo).oneshot(request)).unwrap();
     let id = sent.extensions().get::<TraceId>().expect("a trace ID").as_str().to_owned();
     let decoded: Vec<String> = form_urlencoded::parse(sent.uri().query().unwrap_or("").as_bytes())
         .filter(|(name, _)| name == "traceId")
