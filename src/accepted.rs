@@ -29,7 +29,7 @@ use std::{
 use constant_time_eq::constant_time_eq;
 use zeroize::Zeroizing;
 
-use crate::Credentials;
+use crate::credentials::Credentials;
 
 /// One accepted credential: its ID and its base64 payload (the secret in reversible form,
 /// zeroized when the last set holding it is dropped).

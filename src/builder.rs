@@ -2,7 +2,7 @@
 
 use tower::{layer::util::Stack, ServiceBuilder};
 
-use crate::{token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials};
+use crate::{credentials::Credentials, token_auth::TokenAuthLayer, validate::ValidateTokenLayer};
 
 /// This crate's layers as [`ServiceBuilder`](tower::ServiceBuilder) methods, so a stack reads as one chain.
 ///
@@ -31,7 +31,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     #[cfg(feature = "rotation")]
     fn jocloud_live_token(
         self,
-        credentials: &crate::LiveCredentials,
+        credentials: &crate::live::LiveCredentials,
     ) -> ServiceBuilder<Stack<TokenAuthLayer, L>>;
 
     /// Adds [`ValidateTokenLayer::new`].
@@ -44,7 +44,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     #[cfg(feature = "rotation")]
     fn jocloud_validate_live_token(
         self,
-        set: &crate::LiveCredentialSet,
+        set: &crate::live::LiveCredentialSet,
     ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>>;
 
     /// Adds [`SetTraceIdLayer`](crate::trace_id::SetTraceIdLayer).
@@ -60,7 +60,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     #[cfg(feature = "rotation")]
     fn jocloud_live_token(
         self,
-        credentials: &crate::LiveCredentials,
+        credentials: &crate::live::LiveCredentials,
     ) -> ServiceBuilder<Stack<TokenAuthLayer, L>> {
         self.layer(TokenAuthLayer::live(credentials))
     }
@@ -75,7 +75,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     #[cfg(feature = "rotation")]
     fn jocloud_validate_live_token(
         self,
-        set: &crate::LiveCredentialSet,
+        set: &crate::live::LiveCredentialSet,
     ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>> {
         self.layer(ValidateTokenLayer::live(set))
     }

@@ -1,12 +1,12 @@
 //! jocloud interface certificates, the scheme word, and the token they encode to.
 
-use std::{env, error::Error, fmt, str::FromStr, sync::Arc};
+use std::{env, fmt, str::FromStr, sync::Arc};
 
 use base64::Engine as _;
 use http::{HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
-use crate::error::{InvalidCredentials, LoadError, LoadProblem, Part};
+use crate::error::{InvalidCredentials, LoadError, LoadProblem, ParseSchemeError, Part};
 
 /// The header jocloud reads the token from: `token`.
 pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
@@ -67,21 +67,9 @@ impl FromStr for Scheme {
 
     /// `Base` or `Basic`, exactly as the header spells them.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scheme::ALL.into_iter().find(|scheme| scheme.as_str() == s).ok_or(ParseSchemeError(()))
+        Scheme::ALL.into_iter().find(|scheme| scheme.as_str() == s).ok_or(ParseSchemeError::new())
     }
 }
-
-/// The error of parsing a [`Scheme`] from a word other than `Base` or `Basic`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseSchemeError(());
-
-impl fmt::Display for ParseSchemeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unknown jocloud token scheme: expected `Base` or `Basic`")
-    }
-}
-
-impl Error for ParseSchemeError {}
 
 /// A jocloud interface certificate: its ID and secret key.
 ///

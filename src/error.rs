@@ -1,7 +1,10 @@
-//! The crate's errors. Getting credentials fails in two ways: the values are invalid
-//! ([`InvalidCredentials`]), or they could not be loaded from where they are kept
-//! ([`LoadError`]); neither ever holds any part of a secret, nor any content of a file. A
-//! client layer's scope refuses a host pattern it cannot use ([`InvalidHost`]).
+//! The errors of the crate's core; a feature's errors live in its module (`FollowError` and
+//! `FollowProblem` with `follow`, `MissingAuthenticatedId` with the axum extractor).
+//!
+//! Getting credentials fails in two ways: the values are invalid ([`InvalidCredentials`]), or
+//! they could not be loaded from where they are kept ([`LoadError`]); neither ever holds any
+//! part of a secret, nor any content of a file. A scheme word that is neither `Base` nor
+//! `Basic` is a [`ParseSchemeError`]; a host pattern a scope cannot use, an [`InvalidHost`].
 
 use std::{error::Error, fmt, io, path::PathBuf};
 
@@ -179,14 +182,9 @@ impl fmt::Display for LoadError {
     }
 }
 
-impl Error for LoadError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self.problem() {
-            LoadProblem::Invalid(invalid) | LoadProblem::InvalidLine { invalid, .. } => Some(invalid),
-            _ => None,
-        }
-    }
-}
+/// No `source`: the message says what an invalid value's error would, once. The
+/// [`InvalidCredentials`] itself is in [`LoadError::problem`].
+impl Error for LoadError {}
 
 /// Why a [`HostPattern`](crate::token_auth::HostPattern) was refused. Host patterns are not
 /// secret: the error shows the pattern.
@@ -214,3 +212,21 @@ impl fmt::Display for InvalidHost {
 }
 
 impl Error for InvalidHost {}
+
+/// The error of parsing a [`Scheme`](crate::Scheme) from a word other than `Base` or `Basic`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseSchemeError(());
+
+impl ParseSchemeError {
+    pub(crate) fn new() -> Self {
+        Self(())
+    }
+}
+
+impl fmt::Display for ParseSchemeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown jocloud token scheme: expected `Base` or `Basic`")
+    }
+}
+
+impl Error for ParseSchemeError {}

@@ -24,20 +24,6 @@ impl Token {
         }
     }
 
-    /// The previous key's value, for a request sent with `sent` and refused: only a live key
-    /// has one, while its grace period runs.
-    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
-    pub(crate) fn retry_value(&self, scheme: Scheme, sent: &HeaderValue) -> Option<HeaderValue> {
-        match self {
-            Token::Static(_) => {
-                let _ = (scheme, sent);
-                None
-            }
-            #[cfg(feature = "rotation")]
-            Token::Live(live) => live.retry_value(scheme, sent, std::time::Instant::now()),
-        }
-    }
-
     pub(crate) fn id(&self) -> Arc<str> {
         match self {
             Token::Static(token) => token.id.clone(),

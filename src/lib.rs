@@ -97,8 +97,12 @@ pub mod validate;
 #[cfg(feature = "rotation")]
 mod follow;
 #[cfg(feature = "rotation")]
+mod follow_set;
+#[cfg(feature = "rotation")]
 mod live;
 
+#[cfg(all(feature = "rotation", any(feature = "tower", feature = "reqwest")))]
+mod previous_key;
 #[cfg(all(feature = "rotation", feature = "tower"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "rotation", feature = "tower"))))]
 pub mod retry;
@@ -114,12 +118,12 @@ mod builder;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 
-pub use credentials::{Credentials, ParseSchemeError, Scheme, TOKEN_HEADER};
-pub use error::{InvalidCredentials, InvalidHost, LoadError, LoadProblem, Part};
+pub use credentials::{Credentials, Scheme, TOKEN_HEADER};
+pub use error::{InvalidCredentials, InvalidHost, LoadError, LoadProblem, ParseSchemeError, Part};
 pub use source::{CredentialSetSource, CredentialsSource};
 
 #[cfg(feature = "rotation")]
-pub use follow::{FollowError, FollowOptions};
+pub use follow::{FollowError, FollowOptions, FollowProblem};
 #[cfg(feature = "rotation")]
 pub use live::{LiveCredentialSet, LiveCredentials};
 

@@ -66,17 +66,17 @@ struct ClientShared {
 }
 
 /// What a [`LiveCredentials`] holds at one moment.
-struct Keys {
-    token: EncodedToken,
-    /// The key rotated out last, for `retry::RetryWithPreviousKey` (features `rotation` and `tower`)
-    /// until the grace period ends.
-    previous: Option<Previous>,
+pub(crate) struct Keys {
+    pub(crate) token: EncodedToken,
+    /// The key rotated out last, for the previous-key retry (`previous_key`) until the grace
+    /// period ends.
+    pub(crate) previous: Option<Previous>,
 }
 
-struct Previous {
-    token: EncodedToken,
+pub(crate) struct Previous {
+    pub(crate) token: EncodedToken,
     /// `None`: a grace period too long for the clock to represent, which never ends.
-    until: Option<Instant>,
+    pub(crate) until: Option<Instant>,
 }
 
 /// How long a rotated-out key stays usable, unless told otherwise: twice the minute by which
@@ -144,27 +144,19 @@ impl LiveCredentials {
 
     /// The certificate ID currently sent.
     pub fn id(&self) -> Arc<str> {
-        self.shared.keys.load().token.id.clone()
+        self.keys().token.id.clone()
     }
 
     /// The header value for `scheme`: a lock-free load and a reference count increment.
     #[inline]
     pub(crate) fn value(&self, scheme: Scheme) -> HeaderValue {
-        self.shared.keys.load().token.value(scheme).clone()
+        self.keys().token.value(scheme).clone()
     }
 
-    /// The previous key's value for a request that was sent with `sent` and refused: only if
-    /// `sent` is the current key's value and the previous key's grace period runs at `now`.
-    pub(crate) fn retry_value(
-        &self,
-        scheme: Scheme,
-        sent: &HeaderValue,
-        now: Instant,
-    ) -> Option<HeaderValue> {
-        let keys = self.shared.keys.load();
-        let previous =
-            keys.previous.as_ref().filter(|previous| previous.until.is_none_or(|until| now < until))?;
-        (keys.token.value(scheme) == sent).then(|| previous.token.value(scheme).clone())
+    /// The keys now: a lock-free load.
+    #[inline]
+    pub(crate) fn keys(&self) -> arc_swap::Guard<Arc<Keys>> {
+        self.shared.keys.load()
     }
 
     /// A handle that does not keep the credentials alive, for a follower.
@@ -184,8 +176,11 @@ impl WeakCredentials {
 }
 
 impl fmt::Debug for LiveCredentials {
+    /// The IDs only, and until when the previous key stays usable (`None`: for ever).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LiveCredentials").field("id", &self.id()).finish_non_exhaustive()
+        let keys = self.keys();
+        let previous = keys.previous.as_ref().map(|previous| (&previous.token.id, previous.until));
+        f.debug_struct("LiveCredentials").field("id", &keys.token.id).field("previous", &previous).finish()
     }
 }
 
@@ -376,17 +371,21 @@ mod tests {
     fn rotating_by_hand_keeps_the_previous_key_for_the_grace_period() {
         let grace = Duration::from_secs(30);
         let credentials = LiveCredentials::with_grace(&key(0), grace);
-        let (zero, one) = (key(0).header_value(Scheme::Base), key(1).header_value(Scheme::Base));
         let t0 = Instant::now();
-        assert_eq!(credentials.retry_value(Scheme::Base, &zero, t0), None, "no previous key yet");
+        assert!(credentials.keys().previous.is_none(), "no previous key yet");
         credentials.rotate_at(&key(1), t0);
-        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0 + grace / 2), Some(zero.clone()));
-        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0 + grace), None);
+        let previous = |credentials: &LiveCredentials| {
+            let keys = credentials.keys();
+            keys.previous
+                .as_ref()
+                .map(|previous| (previous.token.value(Scheme::Base).clone(), previous.until))
+        };
+        assert_eq!(previous(&credentials), Some((key(0).header_value(Scheme::Base), Some(t0 + grace))));
         // Rotating to the current key changes nothing.
         credentials.rotate_at(&key(1), t0 + grace);
-        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0), Some(zero));
+        assert_eq!(previous(&credentials), Some((key(0).header_value(Scheme::Base), Some(t0 + grace))));
         credentials.forget_previous();
-        assert_eq!(credentials.retry_value(Scheme::Base, &one, t0), None);
+        assert_eq!(previous(&credentials), None);
         assert_eq!(credentials.value(Scheme::Basic), key(1).header_value(Scheme::Basic));
     }
 }

@@ -76,16 +76,20 @@ pub fn client_builder(
 ) -> reqwest::Result<reqwest_middleware::ClientBuilder> {
     let client = builder.redirect(redirect_policy(token.clone())).build()?;
     let middleware = reqwest_middleware::ClientBuilder::new(client);
-    // Outside the token middleware, so that a retry with the previous key keeps the ID.
+    // Outermost, so that a retry with the previous key keeps the request's ID.
     #[cfg(feature = "trace-id")]
     let middleware = middleware.with(trace::TraceIdMiddleware);
-    Ok(middleware.with(TokenAuthMiddleware { layer: token.clone() }))
+    let middleware = middleware.with(TokenAuthMiddleware { layer: token.clone() });
+    // Inside the token middleware: it sees the key the request was sent with.
+    #[cfg(feature = "rotation")]
+    let middleware = middleware.with(retry::PreviousKeyMiddleware { layer: token.clone() });
+    Ok(middleware)
 }
 
 /// Follows a redirect only from the scope into the scope; otherwise hands the `3xx` back.
 fn redirect_policy(layer: TokenAuthLayer) -> redirect::Policy {
     redirect::Policy::custom(move |attempt| {
-        let in_scope = |url: &Url| layer.scope_permits(target(url));
+        let in_scope = |url: &Url| layer.config.scope.permits(target(url));
         if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error("too many redirects")
         } else if in_scope(attempt.url()) && attempt.previous().last().is_some_and(in_scope) {
@@ -101,9 +105,8 @@ fn target(url: &Url) -> Target<'_> {
     Target::known(url.scheme(), url.host_str(), url.port_or_known_default())
 }
 
-/// Adds the token, retries with the previous key, follows jocloud's HTTP-to-HTTPS redirect.
-/// Had only through [`client_builder`], with the policy that keeps reqwest's own redirects in
-/// the scope.
+/// Adds the token, and follows jocloud's HTTP-to-HTTPS redirect. Had only through
+/// [`client_builder`], with the policy that keeps reqwest's own redirects in the scope.
 struct TokenAuthMiddleware {
     layer: TokenAuthLayer,
 }
@@ -117,7 +120,7 @@ impl Middleware for TokenAuthMiddleware {
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
         if self.sign(&mut request) {
-            return self.send(request, extensions, next).await;
+            return next.run(request, extensions).await;
         }
         // Plain HTTP may be answered with a redirect to HTTPS, which the policy leaves here.
         let upgrade = (request.url().scheme() == "http").then(|| Upgrade::of(&request));
@@ -125,7 +128,7 @@ impl Middleware for TokenAuthMiddleware {
         match upgrade.and_then(|upgrade| upgrade.follow(&response, &self.layer)) {
             Some(mut upgraded) => {
                 self.sign(&mut upgraded);
-                self.send(upgraded, extensions, next).await
+                next.run(upgraded, extensions).await
             }
             None => Ok(response),
         }
@@ -138,25 +141,6 @@ impl TokenAuthMiddleware {
         let in_scope = self.layer.in_scope(target(request.url()));
         self.layer.apply_to_headers(in_scope, request.headers_mut());
         in_scope
-    }
-
-    /// Sends `request`, and once more with the previous key if a live key's grace period runs
-    /// and the answer is `401`.
-    async fn send(
-        &self,
-        request: Request,
-        extensions: &mut http::Extensions,
-        next: Next<'_>,
-    ) -> reqwest_middleware::Result<Response> {
-        // A copy only while a previous key is usable, and only of a body that can be copied.
-        let retry = self.layer.may_retry(request.headers()).then(|| request.try_clone()).flatten();
-        let response = next.clone().run(request, extensions).await?;
-        if let Some(mut retry) = retry {
-            if self.layer.use_previous_key(response.status(), retry.headers_mut()) {
-                return next.run(retry, extensions).await;
-            }
-        }
-        Ok(response)
     }
 }
 
@@ -193,7 +177,7 @@ impl Upgrade {
         let location = response.headers().get(LOCATION)?.to_str().ok()?;
         let url = response.url().join(location).ok()?;
         let same_host = url.host_str().is_some() && url.host_str() == request.url().host_str();
-        if url.scheme() != "https" || !same_host || !layer.scope_permits(target(&url)) {
+        if url.scheme() != "https" || !same_host || !layer.config.scope.permits(target(&url)) {
             return None;
         }
         let keeps_body = match response.status() {
@@ -220,6 +204,42 @@ impl Upgrade {
         }
         *request.url_mut() = url;
         Some(request)
+    }
+}
+
+/// The previous-key retry for reqwest requests.
+#[cfg(feature = "rotation")]
+mod retry {
+    use reqwest::{Request, Response};
+    use reqwest_middleware::{Middleware, Next};
+
+    use crate::token_auth::TokenAuthLayer;
+
+    /// Sends a request refused with `401` once more with the previous key of a live layer,
+    /// while its grace period runs (see `previous_key`); a body that cannot be copied is sent
+    /// once.
+    pub(super) struct PreviousKeyMiddleware {
+        pub(super) layer: TokenAuthLayer,
+    }
+
+    #[async_trait::async_trait]
+    impl Middleware for PreviousKeyMiddleware {
+        async fn handle(
+            &self,
+            request: Request,
+            extensions: &mut http::Extensions,
+            next: Next<'_>,
+        ) -> reqwest_middleware::Result<Response> {
+            // A copy only while a previous key is usable, and only of a body that can be copied.
+            let retry = self.layer.may_retry(request.headers()).then(|| request.try_clone()).flatten();
+            let response = next.clone().run(request, extensions).await?;
+            if let Some(mut retry) = retry {
+                if self.layer.use_previous_key(response.status(), retry.headers_mut()) {
+                    return next.run(retry, extensions).await;
+                }
+            }
+            Ok(response)
+        }
     }
 }
 

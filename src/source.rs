@@ -6,15 +6,15 @@ use std::{
     ffi::OsStr,
     fs::{File, OpenOptions},
     hash::{BuildHasher, RandomState},
-    io::{ErrorKind, Read},
+    io::{ErrorKind, Read as _},
     path::{Path, PathBuf},
 };
 
 use zeroize::Zeroizing;
 
 use crate::{
+    credentials::Credentials,
     error::{LoadError, LoadProblem, Part},
-    Credentials,
 };
 
 /// Where to read [`Credentials`] from: the files a Kubernetes Secret volume, a Docker secret or
@@ -97,7 +97,6 @@ impl CredentialsSource {
     /// with what went wrong: it could not be read, is not a regular file, is too large or not
     /// UTF-8, or its content is not valid credentials.
     pub fn load(&self) -> Result<Credentials, LoadError> {
-        let in_file = |path: &Path, problem| LoadError::File { path: path.to_owned(), problem };
         match &self.kind {
             Kind::Files { id, secret } => {
                 let (id_text, secret_text) = read_one_version(id, secret)?;
@@ -108,7 +107,7 @@ impl CredentialsSource {
                 })
             }
             Kind::Pair(path) => {
-                let text = read(path, MAX_FILE).map_err(|problem| in_file(path, problem))?;
+                let text = read_named(path, path, MAX_FILE)?;
                 line(&text).parse().map_err(|invalid| in_file(path, LoadProblem::Invalid(invalid)))
             }
         }
@@ -198,28 +197,27 @@ impl CredentialSetSource {
     /// [`CredentialsSource::load`] gives them, and [`LoadProblem::InvalidLine`] for a bad line,
     /// [`LoadProblem::NoCredentials`] for a source that holds none.
     pub fn load(&self) -> Result<Vec<Credentials>, LoadError> {
-        // With nothing seen before, every read is new.
-        self.load_unless_seen(&mut Seen::default()).map(Option::unwrap_or_default)
+        self.load_unless_seen(&mut Seen::default()).map(Read::first)
     }
 
-    /// [`load`](Self::load), or `None` if what is there is what `seen` holds of the last
-    /// read: the same kubelet version, or a file of lines with the same content.
-    pub(crate) fn load_unless_seen(&self, seen: &mut Seen) -> Result<Option<Vec<Credentials>>, LoadError> {
+    /// [`load`](Self::load), unless what is there is what `seen` holds of the last read: the
+    /// same kubelet version, or a file of lines with the same content.
+    pub(crate) fn load_unless_seen(&self, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, LoadError> {
         let (path, read) = match &self.kind {
-            SetKind::One(source) => return Ok(Some(vec![source.load()?])),
+            SetKind::One(source) => return Ok(Read::Version(vec![source.load()?])),
             SetKind::Lines(path) => (path, read_lines(path, seen)),
             SetKind::Dir(dir) => (dir, read_dir_version(dir, seen)),
         };
         // After a failed read, the next is new whatever it finds.
         let read = read.inspect_err(|_| seen.last = None)?;
-        let Some(mut credentials) = read else { return Ok(None) };
+        let Read::Version(mut credentials) = read else { return Ok(Read::SameAsLast) };
         if credentials.is_empty() {
             seen.last = None;
             return Err(in_file(path, LoadProblem::NoCredentials));
         }
         credentials.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
         credentials.dedup_by(|a, b| a.key() == b.key());
-        Ok(Some(credentials))
+        Ok(Read::Version(credentials))
     }
 
     /// The file or directory this source reads, for messages.
@@ -228,6 +226,25 @@ impl CredentialSetSource {
         match &self.kind {
             SetKind::One(source) => source.describe(),
             SetKind::Dir(path) | SetKind::Lines(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// One read of a source.
+pub(crate) enum Read<V> {
+    /// What the source holds now.
+    Version(V),
+    /// The very version read last time (a kubelet version, never changed in place, or a file
+    /// of the same content): nothing to parse.
+    SameAsLast,
+}
+
+impl<V: Default> Read<V> {
+    /// The version of a first read, with nothing seen before: always a version.
+    pub(crate) fn first(self) -> V {
+        match self {
+            Read::Version(version) => version,
+            Read::SameAsLast => V::default(),
         }
     }
 }
@@ -253,16 +270,16 @@ fn in_file(path: &Path, problem: LoadProblem) -> LoadError {
     LoadError::File { path: path.to_owned(), problem }
 }
 
-/// The credentials of a file of lines, or `None` if its content is what `seen` read last.
-fn read_lines(path: &Path, seen: &mut Seen) -> Result<Option<Vec<Credentials>>, LoadError> {
-    let text = read(path, MAX_LINES_FILE).map_err(|problem| in_file(path, problem))?;
+/// The credentials of a file of lines, unless its content is what `seen` read last.
+fn read_lines(path: &Path, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, LoadError> {
+    let text = read_named(path, path, MAX_LINES_FILE)?;
     let content = Last::Content(seen.hasher.hash_one(text.as_bytes()));
     if seen.last.as_ref() == Some(&content) {
-        return Ok(None);
+        return Ok(Read::SameAsLast);
     }
     let credentials = parse_lines(&text).map_err(|problem| in_file(path, problem))?;
     seen.last = Some(content);
-    Ok(Some(credentials))
+    Ok(Read::Version(credentials))
 }
 
 /// The credentials of a file of lines; a bad line is named by its number.
@@ -276,84 +293,97 @@ fn parse_lines(text: &str) -> Result<Vec<Credentials>, LoadProblem> {
         .collect()
 }
 
-/// How often a directory is read again when the kubelet swapped its version while it was
-/// being read (it does not do so twice within its sync period).
+/// The current version of a kubelet volume at `dir`: the directory its `..data` symlink names,
+/// or `None` if `dir` is no such volume.
+fn version_of(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_link(dir.join("..data")).ok()
+}
+
+/// How often a volume is read again when the kubelet swapped its version during a read (it
+/// does not do so twice within its sync period).
 const VERSION_ATTEMPTS: usize = 3;
 
-/// The credentials of a directory of files, or `None` if it is a kubelet volume still at the
-/// version `seen` read last. In a kubelet volume the files are read from the directory
-/// `..data` points to, which must point there still afterwards.
-fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Option<Vec<Credentials>>, LoadError> {
-    let data = dir.join("..data");
+/// Reads with `read` from the directory of `version` of the volume at `dir`, and makes sure
+/// `..data` still names it afterwards: a read never straddles an update. Read again from the
+/// new version when it does not; after three swaps, [`LoadProblem::Changed`].
+fn read_in_version<T>(
+    dir: &Path,
+    mut version: PathBuf,
+    mut read: impl FnMut(&Path) -> Result<T, LoadError>,
+) -> Result<(PathBuf, T), LoadError> {
     for _ in 0..VERSION_ATTEMPTS {
-        let Ok(version) = std::fs::read_link(&data) else {
-            seen.last = None;
-            return read_entries(dir, dir).map(Some);
-        };
-        if matches!(&seen.last, Some(Last::Version(seen)) if *seen == version) {
-            return Ok(None);
-        }
-        seen.last = None;
-        let credentials = read_entries(&dir.join(&version), dir)?;
-        if std::fs::read_link(&data).ok().as_ref() == Some(&version) {
-            seen.last = Some(Last::Version(version));
-            return Ok(Some(credentials));
+        let result = read(&dir.join(&version));
+        match version_of(dir) {
+            Some(now) if now == version => return result.map(|read| (version, read)),
+            Some(now) => version = now,
+            None => break,
         }
     }
     Err(in_file(dir, LoadProblem::Changed))
 }
 
+/// The credentials of a directory of files, unless it is a kubelet volume still at the
+/// version `seen` read last.
+fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, LoadError> {
+    let Some(version) = version_of(dir) else {
+        seen.last = None;
+        return read_entries(dir, dir).map(Read::Version);
+    };
+    if matches!(&seen.last, Some(Last::Version(seen)) if *seen == version) {
+        return Ok(Read::SameAsLast);
+    }
+    seen.last = None;
+    let (version, credentials) = read_in_version(dir, version, |from| read_entries(from, dir))?;
+    seen.last = Some(Last::Version(version));
+    Ok(Read::Version(credentials))
+}
+
 /// One credential per file in `from`, each named as the file of that name in `dir`.
 fn read_entries(from: &Path, dir: &Path) -> Result<Vec<Credentials>, LoadError> {
-    let entries = std::fs::read_dir(from).map_err(|error| in_file(dir, LoadProblem::Io(error.kind())))?;
+    let io = |error: std::io::Error| in_file(dir, LoadProblem::Io(error.kind()));
     let mut credentials = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|error| in_file(dir, LoadProblem::Io(error.kind())))?;
-        let name = entry.file_name();
+    for entry in std::fs::read_dir(from).map_err(io)? {
+        let name = entry.map_err(io)?.file_name();
         if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
-        credentials
-            .push(read_entry(&entry.path(), &name).map_err(|problem| in_file(&dir.join(&name), problem))?);
+        credentials.push(read_entry(&from.join(&name), &dir.join(&name), &name)?);
     }
     Ok(credentials)
 }
 
-/// The credential whose ID is `name` and whose secret is in the file at `path`.
-fn read_entry(path: &Path, name: &OsStr) -> Result<Credentials, LoadProblem> {
-    let id = name.to_str().ok_or(LoadProblem::NotUnicode)?;
-    let secret = read(path, MAX_FILE)?;
-    Credentials::new(id, line(&secret)).map_err(LoadProblem::Invalid)
+/// The credential whose ID is `name` and whose secret is in the file at `path`, named `named`.
+fn read_entry(path: &Path, named: &Path, name: &OsStr) -> Result<Credentials, LoadError> {
+    let id = name.to_str().ok_or_else(|| in_file(named, LoadProblem::NotUnicode))?;
+    let secret = read_named(path, named, MAX_FILE)?;
+    Credentials::new(id, line(&secret)).map_err(|invalid| in_file(named, LoadProblem::Invalid(invalid)))
 }
 
-/// Both files of one version. In a volume the kubelet writes (a `..data` symlink beside the
-/// files, pointing at a directory that is never changed, only replaced), they are read through
-/// the directory `..data` points to, and `..data` must point there still afterwards: a read
-/// cannot straddle an update. Elsewhere they are read one after the other. Errors name the
-/// files as the caller gave them.
+/// Both files of one version. In a kubelet volume (a `..data` symlink beside the files) they
+/// are read through the version it names, as [`read_in_version`] does; elsewhere, or where the
+/// files are not in the volume's versions, as they are. Errors name the files as given.
 fn read_one_version(id: &Path, secret: &Path) -> Result<(Zeroizing<String>, Zeroizing<String>), LoadError> {
-    let named = |path: &Path, read: Result<Zeroizing<String>, LoadProblem>| {
-        read.map_err(|problem| LoadError::File { path: path.to_owned(), problem })
+    let read_pair = |id_at: &Path, secret_at: &Path| {
+        Ok((read_named(id_at, id, MAX_FILE)?, read_named(secret_at, secret, MAX_FILE)?))
     };
-    let read = |path: &Path| read(path, MAX_FILE);
-    let as_they_are = || Ok((named(id, read(id))?, named(secret, read(secret))?));
     let dir = id.parent().filter(|dir| Some(*dir) == secret.parent());
-    let data = dir.map(|dir| dir.join("..data"));
-    let (Some(data), Some(id_name), Some(secret_name)) = (data, id.file_name(), secret.file_name()) else {
-        return as_they_are();
+    let (Some(dir), Some(id_name), Some(secret_name)) = (dir, id.file_name(), secret.file_name()) else {
+        return read_pair(id, secret);
     };
-    let Ok(version) = std::fs::read_link(&data) else {
-        return as_they_are();
+    let Some(version) = version_of(dir) else {
+        return read_pair(id, secret);
     };
-    let version_dir = data.with_file_name(&version);
-    let pair = (read(&version_dir.join(id_name)), read(&version_dir.join(secret_name)));
-    let not_there = |read: &Result<_, LoadProblem>| matches!(read, Err(LoadProblem::Io(ErrorKind::NotFound)));
-    if not_there(&pair.0) || not_there(&pair.1) || std::fs::read_link(&data).ok().as_ref() != Some(&version) {
-        // Files that are not part of the volume's versions, or an update while reading (the
-        // next one comes no sooner than the kubelet's next sync): read them as they are.
-        return as_they_are();
+    let in_version =
+        read_in_version(dir, version, |from| read_pair(&from.join(id_name), &from.join(secret_name)));
+    match in_version {
+        Err(error) if *error.problem() == LoadProblem::Io(ErrorKind::NotFound) => read_pair(id, secret),
+        result => result.map(|(_, pair)| pair),
     }
-    Ok((named(id, pair.0)?, named(secret, pair.1)?))
+}
+
+/// [`read`], with an error that names `named`: the path as the source was given it.
+fn read_named(path: &Path, named: &Path, max: u64) -> Result<Zeroizing<String>, LoadError> {
+    read(path, max).map_err(|problem| in_file(named, problem))
 }
 
 /// The whole file as text, in a buffer zeroized on drop; refused unread if it is larger than

@@ -88,7 +88,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -117,17 +117,18 @@ pub enum InsertPolicy {
 /// Cloning it is cheap: one reference count, as services are cloned per request.
 #[derive(Clone)]
 pub struct TokenAuthLayer {
-    config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
 }
 
+/// What a layer does; read by the reqwest client and the previous-key retry too.
 #[derive(Clone)]
-struct Config {
-    token: Token,
+pub(crate) struct Config {
+    pub(crate) token: Token,
     /// `None`: the product's word.
     scheme: Option<Scheme>,
-    header_name: HeaderName,
+    pub(crate) header_name: HeaderName,
     policy: InsertPolicy,
-    scope: Scope,
+    pub(crate) scope: Scope,
     /// Cloud recording's `AppID` value; `None` for content moderation.
     app_id: Option<HeaderValue>,
 }
@@ -214,7 +215,8 @@ impl TokenAuthLayer {
         self
     }
 
-    fn word(&self) -> Scheme {
+    /// The scheme word sent.
+    pub(crate) fn word(&self) -> Scheme {
         let product = if self.config.app_id.is_some() { Scheme::Basic } else { Scheme::Base };
         self.config.scheme.unwrap_or(product)
     }
@@ -256,45 +258,6 @@ impl TokenAuthLayer {
             if !(keep && headers.contains_key(APP_ID)) {
                 headers.insert(APP_ID, app_id.clone());
             }
-        }
-    }
-}
-
-/// What the other request types (`reqwest`) and the previous-key retry need of a layer.
-#[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
-impl TokenAuthLayer {
-    /// Whether the scope takes in a request to `target`, quietly: for a redirect policy.
-    pub(crate) fn scope_permits(&self, target: Target<'_>) -> bool {
-        self.config.scope.permits(target)
-    }
-
-    /// Whether a request sent with `headers` and answered with `status` is to be sent once
-    /// more with the previous key, and if so puts that key into `headers`: see
-    /// [`RetryWithPreviousKey`](crate::retry::RetryWithPreviousKey).
-    pub(crate) fn use_previous_key(&self, status: StatusCode, headers: &mut HeaderMap) -> bool {
-        if status != StatusCode::UNAUTHORIZED {
-            return false;
-        }
-        let Some(previous) = self.previous_value(headers) else {
-            return false;
-        };
-        headers.insert(&self.config.header_name, previous);
-        true
-    }
-
-    /// Whether a request sent with `headers` could be retried with the previous key, so is
-    /// worth a copy.
-    pub(crate) fn may_retry(&self, headers: &HeaderMap) -> bool {
-        self.previous_value(headers).is_some()
-    }
-
-    /// The previous key's value, for a request that carries exactly the current key (so it was
-    /// in scope, and is not a retry already) while the previous key's grace period runs.
-    fn previous_value(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        let mut sent = headers.get_all(&self.config.header_name).iter();
-        match (sent.next(), sent.next()) {
-            (Some(sent), None) => self.config.token.retry_value(self.word(), sent),
-            _ => None,
         }
     }
 }

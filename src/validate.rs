@@ -219,7 +219,7 @@ impl fmt::Display for Rejection {
 enum Accepted {
     Static(Arc<AcceptedSet>),
     #[cfg(feature = "rotation")]
-    Live(crate::LiveCredentialSet),
+    Live(crate::live::LiveCredentialSet),
 }
 
 /// Who an accepted request comes from, and whether with a key in its grace period.
@@ -331,7 +331,7 @@ impl ValidateTokenLayer {
     /// Accepts whatever `set` holds at the time of each request.
     #[cfg(feature = "rotation")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
-    pub fn live(set: &crate::LiveCredentialSet) -> Self {
+    pub fn live(set: &crate::live::LiveCredentialSet) -> Self {
         Self::with_accepted(Accepted::Live(set.clone()))
     }
 
@@ -569,7 +569,7 @@ impl<S> ValidateToken<S> {
     /// Wraps `inner`, accepting whatever `set` holds. See [`ValidateTokenLayer::live`].
     #[cfg(feature = "rotation")]
     #[cfg_attr(docsrs, doc(cfg(feature = "rotation")))]
-    pub fn live(inner: S, set: &crate::LiveCredentialSet) -> Self {
+    pub fn live(inner: S, set: &crate::live::LiveCredentialSet) -> Self {
         ValidateTokenLayer::live(set).layer(inner)
     }
 

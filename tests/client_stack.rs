@@ -168,9 +168,7 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
     bounded(async {
         let credentials = common::vendor_credentials();
         let pair = redirect_pair(&credentials).await;
-        let a_only = || {
-            TokenAuthLayer::new(&credentials).for_host(pair.a.addr.to_string().parse().unwrap()).allow_http()
-        };
+        let a_only = || TokenAuthLayer::new(&credentials).for_host(pair.a.addr.into()).allow_http();
         let get = || Request::get(pair.a.url("/start")).body(Full::<Bytes>::default()).unwrap();
 
         // Recommended order: FollowRedirect outside, a scoped TokenAuth inside it.
@@ -207,7 +205,7 @@ async fn a_callers_own_token_header_does_not_follow_a_redirect_out_of_scope() {
     bounded(async {
         let credentials = common::vendor_credentials();
         let pair = redirect_pair(&credentials).await;
-        let a_only = TokenAuthLayer::new(&credentials).for_host(pair.a.addr.to_string().parse().unwrap());
+        let a_only = TokenAuthLayer::new(&credentials).for_host(pair.a.addr.into());
         let client = ServiceBuilder::new()
             .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
             .layer(a_only.allow_http().policy(InsertPolicy::IfMissing))

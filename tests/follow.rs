@@ -17,7 +17,7 @@ use std::{
 
 use http::{HeaderValue, Request};
 use jocloud_auth::{
-    token_auth::TokenAuthLayer, Credentials, CredentialsSource, FollowError, FollowOptions,
+    token_auth::TokenAuthLayer, Credentials, CredentialsSource, FollowError, FollowOptions, FollowProblem,
     LiveCredentialSet, LiveCredentials, LoadError, LoadProblem,
 };
 use kubelet::SecretVolume;
@@ -107,7 +107,7 @@ fn a_read_torn_between_two_versions_is_never_published() {
 #[test]
 fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     let mut volume = SecretVolume::new(ID, "good-secret");
-    let reports = Arc::new(Mutex::new(Vec::<FollowError>::new()));
+    let reports = Arc::new(Mutex::new(Vec::<FollowProblem>::new()));
     let options = {
         let reports = reports.clone();
         FollowOptions::default()
@@ -130,7 +130,7 @@ fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     let kept = tempfile::tempdir().unwrap();
     let moved = kept.path().join("volume");
     fs::rename(volume.path(), &moved).unwrap();
-    let not_found = |e: &FollowError| matches!(e, FollowError::Load(e) if *e.problem() == LoadProblem::Io(std::io::ErrorKind::NotFound));
+    let not_found = |e: &FollowProblem| matches!(e, FollowProblem::Load(e) if *e.problem() == LoadProblem::Io(std::io::ErrorKind::NotFound));
     wait_until(LIMIT, || reports.lock().unwrap().iter().any(not_found))
         .expect("the missing directory is reported");
     assert_eq!(sent(&credentials), good);
@@ -191,7 +191,7 @@ fn a_follower_passes_through_anything_at_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jocloud");
     fs::write(&path, format!("{ID}:first-secret\n")).unwrap();
-    let reports = Arc::new(Mutex::new(Vec::<FollowError>::new()));
+    let reports = Arc::new(Mutex::new(Vec::<FollowProblem>::new()));
     let options = {
         let reports = reports.clone();
         FollowOptions::default()
@@ -200,7 +200,7 @@ fn a_follower_passes_through_anything_at_the_path() {
     };
     let credentials = LiveCredentials::follow(CredentialsSource::file(&path), options).unwrap();
     let not_a_file =
-        FollowError::Load(LoadError::File { path: path.clone(), problem: LoadProblem::NotAFile });
+        FollowProblem::Load(LoadError::File { path: path.clone(), problem: LoadProblem::NotAFile });
 
     type Make = Box<dyn Fn(&std::path::Path)>;
     let hostile: [(&str, Make); 4] = [

@@ -24,7 +24,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use jocloud_auth::{
     validate::{AuthenticatedId, RetiringKey, ValidateTokenLayer},
-    CredentialSetSource, Credentials, CredentialsSource, FollowError, FollowOptions, LiveCredentialSet,
+    CredentialSetSource, Credentials, CredentialsSource, FollowOptions, FollowProblem, LiveCredentialSet,
     LoadError, LoadProblem, Scheme, TOKEN_HEADER,
 };
 use kubelet::SecretVolume;
@@ -305,7 +305,7 @@ async fn one_of_100000_customers_rotates_under_load_and_another_is_removed() {
     );
     assert!(sent > 0);
     assert_eq!(set.id_count(), CUSTOMERS - 1, "one customer gone; one in its grace period counts once");
-    assert_eq!(*errors.lock().unwrap(), Vec::<FollowError>::new());
+    assert_eq!(*errors.lock().unwrap(), Vec::<FollowProblem>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,7 +342,7 @@ async fn a_bad_version_changes_nothing_and_is_reported_once() {
         assert_eq!(call(&client, &server, &two).await, (StatusCode::OK, false));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(*errors.lock().unwrap(), [FollowError::Load(expected)]);
+    assert_eq!(*errors.lock().unwrap(), [FollowProblem::Load(expected)]);
     let new_one = Credentials::new("cust000001", "one-v2").unwrap();
     assert_eq!(call(&client, &server, &new_one).await.0, StatusCode::UNAUTHORIZED);
 
