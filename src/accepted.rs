@@ -1,19 +1,14 @@
-//! The credentials a validator accepts, indexed so that a lookup costs the same however many
-//! there are and compares the secret in constant time.
+//! The credentials a validator accepts, indexed for a lookup whose cost hardly grows with their
+//! number, and compared in constant time.
 //!
 //! Each accepted payload (`base64("<id>:<secret>")`) is filed under its SipHash, keyed with a
-//! random key of this set's own (`RandomState`). A lookup hashes the presented payload, takes
-//! the one entry (two, in the rare case of a 64-bit collision) filed under that hash, and
-//! compares it with the presented bytes in constant time (`constant_time_eq`). So:
-//!
-//! - the comparison reveals nothing of how close a guess came: it is constant-time, and the
-//!   entry it is made with is chosen by a hash the caller cannot compute, so changing a guess
-//!   byte by byte selects unrelated entries, not the same one more closely;
-//! - the cost does not grow with the number of entries (a hash-table lookup), so timing
-//!   reveals neither which credential matched nor how many are accepted, up to the cache
-//!   effects of a larger table.
-//!
-//! Private: `ValidateToken` and `LiveCredentialSet` build on it.
+//! random key of the set's own. A lookup hashes the presented payload and compares, in constant
+//! time, the one entry filed under that hash (two, after a 64-bit collision): a guess changed
+//! byte by byte selects unrelated entries, never the same one more closely, and timing tells
+//! neither which credential matched nor how many there are, up to a larger table's cache
+//! effects. A set of up to four is compared with each entry instead (cheaper than the hash);
+//! timing tells such a set from a larger one. Each customer's ID is indexed too, for counting
+//! and for the events that name one.
 
 use std::{
     collections::HashMap,
@@ -46,6 +41,16 @@ impl AcceptedEntry {
         let payload = Arc::new(credentials.encoded_payload());
         Self { id: credentials.id().into(), payload, retiring: false }
     }
+}
+
+/// What [`AcceptedSet::insert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    New,
+    /// Accepted already, in its grace period: now current again.
+    NoLongerRetiring,
+    /// Accepted already: nothing changed.
+    Known,
 }
 
 /// Accepted payloads by their keyed hash: almost always one entry per hash. The entries under
@@ -200,27 +205,31 @@ impl AcceptedSet {
     }
 
     /// Adds `entry` unless the same credentials are accepted already (then they are no longer
-    /// retiring); says whether it did.
-    pub(crate) fn insert(&mut self, entry: AcceptedEntry) -> bool {
+    /// retiring); says which.
+    pub(crate) fn insert(&mut self, entry: AcceptedEntry) -> Inserted {
         let filed = self.by_hash.entry(self.hash(entry.payload.as_bytes())).or_insert_with(|| Arc::new([]));
         // A plain comparison: this runs when the set changes, not on a request.
-        let known = filed.iter().any(|known| known.payload == entry.payload);
-        *filed = if known {
-            filed
-                .iter()
-                .map(|known| AcceptedEntry {
-                    retiring: known.retiring && known.payload != entry.payload,
-                    ..known.clone()
-                })
-                .collect()
-        } else {
-            self.customers
-                .entry(entry.id.clone())
-                .or_insert_with(|| Customer { keys: 0, retiring_event: EventGate::new(Instant::now()) })
-                .keys += 1;
-            filed.iter().cloned().chain([entry]).collect()
-        };
-        !known
+        let known = filed.iter().find(|known| known.payload == entry.payload).map(|known| known.retiring);
+        match known {
+            Some(false) => return Inserted::Known,
+            Some(true) => {
+                *filed = filed
+                    .iter()
+                    .map(|known| AcceptedEntry {
+                        retiring: known.retiring && known.payload != entry.payload,
+                        ..known.clone()
+                    })
+                    .collect();
+                return Inserted::NoLongerRetiring;
+            }
+            None => {}
+        }
+        self.customers
+            .entry(entry.id.clone())
+            .or_insert_with(|| Customer { keys: 0, retiring_event: EventGate::new(Instant::now()) })
+            .keys += 1;
+        *filed = filed.iter().cloned().chain([entry]).collect();
+        Inserted::New
     }
 
     /// Counts `entry` out of its customer's keys, and forgets a customer left with none.
@@ -247,17 +256,19 @@ impl AcceptedSet {
         self.customers.contains_key(id)
     }
 
-    /// Marks `credentials` as retiring: still accepted, in their grace period.
+    /// Marks `credentials` as retiring: still accepted, in their grace period. Says whether
+    /// they were accepted and not retiring before.
     #[cfg(feature = "rotation")]
-    pub(crate) fn retire(&mut self, credentials: &Credentials) {
+    pub(crate) fn retire(&mut self, credentials: &Credentials) -> bool {
         let payload = credentials.encoded_payload();
-        if let Some(filed) = self.by_hash.get_mut(&self.hash(payload.as_bytes())) {
-            let retiring = |known: &AcceptedEntry| known.retiring || *known.payload == payload;
-            *filed = filed
-                .iter()
-                .map(|known| AcceptedEntry { retiring: retiring(known), ..known.clone() })
-                .collect();
+        let Some(filed) = self.by_hash.get_mut(&self.hash(payload.as_bytes())) else { return false };
+        if !filed.iter().any(|known| !known.retiring && *known.payload == payload) {
+            return false;
         }
+        let retiring = |known: &AcceptedEntry| known.retiring || *known.payload == payload;
+        *filed =
+            filed.iter().map(|known| AcceptedEntry { retiring: retiring(known), ..known.clone() }).collect();
+        true
     }
 
     /// Removes every entry for which `gone(id, payload)` holds; returns how many.
@@ -354,7 +365,7 @@ mod tests {
     #[test]
     fn a_customer_is_counted_while_any_of_its_keys_is_accepted() {
         let mut set = AcceptedSet::with_entries([entry("a", "one"), entry("a", "two"), entry("b", "one")]);
-        assert!(!set.insert(entry("a", "one")), "a key already there counts once");
+        assert_eq!(set.insert(entry("a", "one")), Inserted::Known, "a key already there counts once");
         assert_eq!(set.id_count(), 2);
         assert!(set.remove(&Credentials::new("a", "one").unwrap()));
         assert_eq!(set.ids(), ["a", "b"]);
@@ -386,9 +397,13 @@ mod tests {
     #[test]
     fn repeated_credentials_count_once_and_removal_is_exact() {
         let mut set = AcceptedSet::new();
-        assert!(set.insert(entry("a", "one")));
-        assert!(!set.insert(entry("a", "one")));
-        assert!(set.insert(entry("a", "two")));
+        assert_eq!(set.insert(entry("a", "one")), Inserted::New);
+        assert_eq!(set.insert(entry("a", "one")), Inserted::Known);
+        assert_eq!(set.insert(entry("a", "two")), Inserted::New);
+        assert!(set.retire(&Credentials::new("a", "two").unwrap()));
+        assert!(!set.retire(&Credentials::new("a", "two").unwrap()), "retiring already");
+        assert!(!set.retire(&Credentials::new("a", "three").unwrap()), "not accepted");
+        assert_eq!(set.insert(entry("a", "two")), Inserted::NoLongerRetiring);
         assert!(set.remove(&Credentials::new("a", "one").unwrap()));
         assert!(!set.remove(&Credentials::new("a", "one").unwrap()));
         assert_eq!(set.ids(), ["a"]);

@@ -38,7 +38,7 @@ use crate::{
 ///   cost next to nothing.
 /// - `grace` (default 120 s; any value, one too long for the clock meaning "until the next
 ///   change"): how long the previous key stays usable after a change. A followed
-///   [`LiveCredentialSet`] keeps accepting it, for clients that have not read the new key yet;
+///   [`LiveCredentialSet`](crate::LiveCredentialSet) keeps accepting it, for clients that have not read the new key yet;
 ///   a followed [`LiveCredentials`] keeps it for the retry with the previous key, for servers
 ///   that have not. The kubelet refreshes each pod's volume within about a minute of the change
 ///   (its sync period), so pods of one deployment can be a minute apart; the default is twice

@@ -15,7 +15,7 @@ impl LiveCredentialSet {
     /// A set accepting the credentials read from `source` now, kept current by a thread that
     /// follows it for as long as any handle to the set is left.
     ///
-    /// `source` is one credential ([`CredentialsSource`]) or many ([`CredentialSetSource`]).
+    /// `source` is one credential ([`CredentialsSource`](crate::CredentialsSource)) or many ([`CredentialSetSource`]).
     /// Each change applies as a difference, in one step: a key that is new is accepted, and
     /// every other credential is untouched, so no request of theirs fails on the way.
     ///
@@ -34,7 +34,7 @@ impl LiveCredentialSet {
     ///
     /// # Errors
     ///
-    /// As [`LiveCredentials::follow`], with what [`CredentialSetSource::load`] reports.
+    /// As [`LiveCredentials::follow`](crate::LiveCredentials::follow), with what [`CredentialSetSource::load`] reports.
     ///
     /// # Example
     ///

@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use http::HeaderValue;
 
 use crate::{
-    accepted::{AcceptedEntry, AcceptedSet},
+    accepted::{AcceptedEntry, AcceptedSet, Inserted},
     credentials::{Credentials, EncodedToken, Scheme},
 };
 
@@ -239,13 +239,19 @@ impl LiveCredentialSet {
 
     /// Accepts `credentials` too. Returns `false` if they were accepted already.
     pub fn insert(&self, credentials: &Credentials) -> bool {
-        self.update(|set| set.insert(AcceptedEntry::new(credentials)))
+        self.update(|set| {
+            let inserted = set.insert(AcceptedEntry::new(credentials));
+            (inserted == Inserted::New, inserted != Inserted::Known)
+        })
     }
 
     /// Stops accepting `credentials` (this ID with this secret). Returns `false` if they were
     /// not accepted.
     pub fn remove(&self, credentials: &Credentials) -> bool {
-        self.update(|set| set.remove(credentials))
+        self.update(|set| {
+            let removed = set.remove(credentials);
+            (removed, removed)
+        })
     }
 
     /// Stops accepting every credential with this certificate ID, from the next request on:
@@ -255,7 +261,10 @@ impl LiveCredentialSet {
     /// A follower adds a key for this ID again only when its source changes that customer's
     /// key (or adds the customer back), so remove the customer from the source too.
     pub fn remove_id(&self, id: &str) -> usize {
-        self.update(|set| set.remove_where(|accepted, _| accepted == id))
+        self.update(|set| {
+            let removed = set.remove_where(|accepted, _| accepted == id);
+            (removed, removed > 0)
+        })
     }
 
     /// The accepted certificate IDs, each once (also while a key of one is in its grace
@@ -272,15 +281,17 @@ impl LiveCredentialSet {
     /// Applies a follower's `change` as one new snapshot.
     pub(crate) fn apply(&self, change: SetChange<'_>) {
         self.update(|set| {
+            let mut changed = false;
             for credentials in change.insert {
-                set.insert(AcceptedEntry::new(credentials));
+                changed |= set.insert(AcceptedEntry::new(credentials)) != Inserted::Known;
             }
             for credentials in change.retire {
-                set.retire(credentials);
+                changed |= set.retire(credentials);
             }
             for credentials in &change.remove {
-                set.remove(credentials);
+                changed |= set.remove(credentials);
             }
+            ((), changed)
         });
     }
 
@@ -294,14 +305,17 @@ impl LiveCredentialSet {
         self.shared.current.load()
     }
 
-    /// Applies `change` to a copy of the current set and publishes it. The copy shares every
-    /// entry with the original, so it costs a table of reference counts, not new secrets.
-    fn update<R>(&self, change: impl FnOnce(&mut AcceptedSet) -> R) -> R {
+    /// Applies `change` to a copy of the current set and publishes it, if `change` says it
+    /// changed anything. The copy shares every entry with the original, so it costs a table of
+    /// reference counts, not new secrets.
+    fn update<R>(&self, change: impl FnOnce(&mut AcceptedSet) -> (R, bool)) -> R {
         // A writer that panicked published nothing half-done; carry on.
         let _writing = self.shared.writers.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next = AcceptedSet::clone(&self.shared.current.load());
-        let result = change(&mut next);
-        self.shared.current.store(Arc::new(next));
+        let (result, changed) = change(&mut next);
+        if changed {
+            self.shared.current.store(Arc::new(next));
+        }
         result
     }
 }
@@ -365,6 +379,28 @@ mod tests {
             done.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         assert_eq!(undone, Vec::<usize>::new(), "rotations undone by the other writer");
+    }
+
+    /// A call that changes nothing publishes no snapshot: requests keep the one they have.
+    #[test]
+    fn a_set_publishes_only_what_changes() {
+        let set = LiveCredentialSet::new([&key(0)]);
+        // Held, so that no later snapshot can take the address of an earlier one.
+        let snapshot = || set.shared.current.load_full();
+        let first = snapshot();
+        assert!(!set.insert(&key(0)) && Arc::ptr_eq(&snapshot(), &first), "accepted already");
+        assert!(!set.remove(&key(1)) && Arc::ptr_eq(&snapshot(), &first), "not accepted");
+        assert!(set.remove_id("unknown") == 0 && Arc::ptr_eq(&snapshot(), &first));
+        set.apply(SetChange { retire: vec![&key(1)], ..SetChange::default() });
+        assert!(Arc::ptr_eq(&snapshot(), &first), "retiring what is not accepted");
+        assert!(set.insert(&key(1)));
+        let second = snapshot();
+        assert!(!Arc::ptr_eq(&second, &first));
+        set.apply(SetChange { retire: vec![&key(1)], ..SetChange::default() });
+        let third = snapshot();
+        assert!(!Arc::ptr_eq(&third, &second), "a key now retiring");
+        assert!(!set.insert(&key(1)), "accepted already, no longer retiring");
+        assert!(!Arc::ptr_eq(&snapshot(), &third));
     }
 
     #[test]

@@ -16,40 +16,31 @@
 //! # }
 //! ```
 //!
-//! [`client_builder`] returns a `reqwest_middleware::ClientBuilder` that already holds:
+//! [`client_builder`] builds the `reqwest::Client` with the redirect policy below (replacing
+//! any the builder had) and returns it in a `reqwest_middleware::ClientBuilder` that adds:
 //!
-//! - the token, added as the [`TokenAuthLayer`] it is given adds it: key (static or live),
-//!   scheme, header name, insert policy, and the [scope](crate::token_auth#scope) outside
-//!   which no token header leaves;
-//! - the previous-key retry of a live layer (`TokenAuthLayer::live`, feature `rotation`): a
-//!   request refused with `401` while a rotated-out key's grace period runs is sent once more
-//!   with that key, as `retry::RetryWithPreviousKey` does on a tower stack. A request whose
-//!   body is a stream cannot be sent twice: it is sent once, and its `401` returned;
-//! - with the `trace-id` feature, one non-empty `traceId` per request, as
-//!   `trace_id::SetTraceIdLayer` gives it, kept across that retry: one ID per logical request;
-//! - the redirect policy below, set on the `reqwest::Client` it builds (replacing any the
-//!   builder had).
+//! - the token, as the [`TokenAuthLayer`] adds it (key, scheme, header name, policy, and the
+//!   [scope](crate::token_auth#scope) outside which no token header leaves);
+//! - for a live layer (feature `rotation`), the previous-key retry of `retry`: a `401` during a
+//!   grace period is sent once more with the previous key (a streamed body is sent once);
+//! - with `trace-id`, one `traceId` per request, as `trace_id` gives it, kept across that retry.
 //!
-//! Middleware you add with `.with(..)` runs inside, on the request as it will be sent, its
-//! token header marked [sensitive](http::HeaderValue::is_sensitive).
+//! Middleware you add with `.with(..)` runs inside, on the request as sent, its token header
+//! marked [sensitive](http::HeaderValue::is_sensitive).
 //!
 //! # Redirects
 //!
-//! reqwest follows redirects inside the client, where no middleware sees the hops, and on a
-//! redirect to another host removes only `Authorization`, `Cookie`, `Proxy-Authorization` and
-//! `WWW-Authenticate`: a `token` header would go wherever a `307` names. The client built here
-//! follows a redirect only from the scope into the scope (ten at most); any other is handed
-//! back as the `3xx` response. That is why the middleware is had only through
-//! [`client_builder`]: a client without the policy cannot be built with it.
+//! reqwest follows redirects where no middleware sees them, and to another host drops only
+//! `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate`: a `token` header
+//! would go wherever a `307` names. This client follows a redirect only from the scope into it
+//! (ten at most) and hands any other back as the `3xx`; the token middleware exists only in
+//! such a client.
 //!
-//! One redirect leads into the scope from outside: jocloud's answer to plain HTTP, to the same
-//! host over HTTPS. reqwest would send that hop without the token, so the middleware follows
-//! it itself (that one case only), signing the HTTPS hop, with reqwest's rules: after `301` or
-//! `302` a `POST` becomes a `GET` without a body, after `303` anything but `HEAD` does; `307`
-//! and `308` keep method and body, if the body can be copied (else the `3xx` is returned); a
-//! body dropped takes `Content-Type`, `Content-Length`, `Content-Encoding` and
-//! `Transfer-Encoding` with it; and, the scheme having changed, `Authorization`, `Cookie` and
-//! the other headers reqwest drops across origins are dropped.
+//! One redirect leads into the scope: jocloud's answer to plain HTTP, the same host over HTTPS.
+//! The middleware follows that one itself, signing the HTTPS hop, by reqwest's rules: after
+//! `301`/`302` a `POST`, after `303` anything but `HEAD`, becomes a `GET` without body or
+//! payload headers; `307`/`308` keep method and body (a streamed body gets the `3xx` back); and
+//! the headers reqwest drops across origins go.
 
 use http::{
     header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING},

@@ -34,16 +34,13 @@
 //! # }
 //! ```
 //!
-//! A `401` means the request was not processed, so sending it again is safe. The retry happens
-//! only when all of these hold: the response is `401`; the request carried the current key of a
-//! [live](crate::token_auth::TokenAuthLayer::live) layer (so it was in scope, and is not a retry
-//! already); and that key replaced another less than the grace period ago (by
-//! [`LiveCredentials::rotate`](crate::LiveCredentials::rotate) or a follower). So at most one
-//! extra request per refused request, and none at all outside a rotation.
-//!
-//! The request must be cloneable to be sent twice: `http::Request<B>` with `B: Clone` (such as
-//! `Full<Bytes>`); the copy is made only while a previous key is usable. The reqwest client of
-//! `reqwest::client_builder` (feature `reqwest`) retries the same way by itself.
+//! A `401` means the request was not processed, so sending it again is safe. It is sent again
+//! only if it carried the current key of a [live](crate::token_auth::TokenAuthLayer::live)
+//! layer (so it was in scope, and is no retry already) and that key replaced another less than
+//! the grace period ago ([`LiveCredentials::rotate`](crate::LiveCredentials::rotate) or a
+//! follower): at most one extra request per refused one, none outside a rotation. The request
+//! must be cloneable (`B: Clone`, as `Full<Bytes>`), and is copied only while a previous key is
+//! usable. The client of `reqwest::client_builder` retries the same way by itself.
 //!
 //! Requires the `rotation` and `tower` features.
 

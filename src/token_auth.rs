@@ -28,29 +28,23 @@
 //! # }
 //! ```
 //!
-//! The credentials are encoded once, when the layer is built, into a
-//! [sensitive](HeaderValue::is_sensitive) header value; each request then costs one header
-//! insert: no allocation, no base64, no lock.
+//! The token is encoded once, when the layer is built, into a
+//! [sensitive](HeaderValue::is_sensitive) header value: a request costs one header insert, with
+//! no allocation, base64 or lock.
 //!
 //! # Scope
 //!
-//! The token goes only where it is meant to: by default, over HTTPS to `jocloud.com` and the
-//! names under it (content moderation's `ai.jocloud.com`; with
-//! [`cloud_recording`](TokenAuthLayer::cloud_recording), only `api.jocloud.com` and
-//! `api-oversea.jocloud.com`). A request outside the scope leaves with **no** token header at
-//! all: the layer removes one that is already there, whether the caller set it (under
-//! [`InsertPolicy::IfMissing`]) or a redirect-following layer carried it over from an earlier
-//! hop. So jocloud's answer to a plain-HTTP request, a redirect to HTTPS, is safe to follow:
-//! the HTTP hop carries no token, the HTTPS one does. With the `tracing` feature, each request
-//! sent without the token for being out of scope is a `DEBUG` event naming its scheme and host.
+//! By default the token goes over HTTPS to `jocloud.com` and the names under it (with
+//! [`cloud_recording`](TokenAuthLayer::cloud_recording), to `api.jocloud.com` and
+//! `api-oversea.jocloud.com` only). Any other request leaves with **no** token header: one
+//! already there is removed, whether the caller set it (under [`InsertPolicy::IfMissing`]) or a
+//! redirect-following layer carried it from an earlier hop. So jocloud's redirect from plain
+//! HTTP to HTTPS is safe to follow: only the HTTPS hop carries the token. With `tracing`, a
+//! request sent without it for being out of scope is a `DEBUG` event naming scheme and host.
 //!
-//! Two opt-outs, each named for what it does:
-//!
-//! - [`for_host`](TokenAuthLayer::for_host) sends the token to hosts of your own *instead of*
-//!   jocloud's: a mock, a proxy. A [`HostPattern`] is a host (`127.0.0.1:8080`) or a domain
-//!   with the names under it (`*.example.com`).
-//! - [`allow_http`](TokenAuthLayer::allow_http) lets the token go over plain HTTP, to a
-//!   loopback mock for instance:
+//! Two opt-outs, each named for what it does: [`for_host`](TokenAuthLayer::for_host) sends the
+//! token to your hosts *instead of* jocloud's (a [`HostPattern`]: a mock, a proxy), and
+//! [`allow_http`](TokenAuthLayer::allow_http) over plain HTTP too:
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,22 +59,18 @@
 //!
 //! # Layer ordering
 //!
-//! In a `tower::ServiceBuilder` the first layer listed is the outermost. Put `TokenAuthLayer`
-//! *inside* (below) redirect-following, retry, timeout and tracing layers:
-//!
-//! - **Redirects.** tower-http's `FollowRedirect` removes only `Authorization`, `Cookie` and
-//!   `Proxy-Authorization` when a redirect crosses origins. Inside it, `TokenAuth` sees every
-//!   hop, and its scope keeps the token away from hosts it was not meant for. Outside it, the
-//!   token is part of the request `FollowRedirect` replays to any host, and no scope helps.
-//! - **Retry.** Each attempt passes through `TokenAuth` again, with the current key.
-//! - **Tracing.** Layers outside see the request before the token is added; layers inside see
-//!   it marked sensitive, which `http`'s `Debug` and tower-http print as `Sensitive`.
+//! Put `TokenAuthLayer` *inside* (listed after, in a `ServiceBuilder`) redirect-following,
+//! retry, timeout and tracing layers. tower-http's `FollowRedirect` strips only
+//! `Authorization`, `Cookie` and `Proxy-Authorization` across origins: inside it, the scope
+//! sees every hop; outside it, the token is replayed to any host. Each retry passes through the
+//! layer again, with the current key. Layers outside see no token; layers inside see it marked
+//! sensitive (`Sensitive` in `http`'s `Debug` and tower-http's logs).
 //!
 //! # Security
 //!
-//! The token is the secret in reversible form, sent on every request: keep the default scope,
-//! or one as narrow, and HTTPS. It lives in a [`HeaderValue`], whose memory this crate cannot
-//! zeroize, for as long as the layer, a service built from it, or a request carrying it does.
+//! The token is the secret in reversible form: keep the default scope, or one as narrow, and
+//! HTTPS. It lives in a [`HeaderValue`], which this crate cannot zeroize, as long as the layer,
+//! a service of it, or a request carrying it.
 
 use std::{
     fmt,

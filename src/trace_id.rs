@@ -21,20 +21,17 @@
 //! # }
 //! ```
 //!
-//! jocloud asks for `traceId` on every request: "a uuid string ... used for problem positioning
-//! during troubleshooting; use different values for each request". [`SetTraceIdLayer`] makes sure
-//! each request leaves with exactly one non-empty `traceId` and puts it into the request's
-//! extensions as a [`TraceId`], so logs and spans can record it:
+//! jocloud asks for a `traceId` on every request, "a uuid string ... different values for each
+//! request". [`SetTraceIdLayer`] sends exactly one non-empty `traceId` and puts it into the
+//! request's extensions as a [`TraceId`], for logs and spans:
 //!
-//! - A request without one gets a fresh UUID v4, appended to its query.
-//! - A caller's own non-empty `traceId` is kept. Names are compared after percent-decoding, as
-//!   the server will read them: `trace%49d=x` is the caller's `traceId`, `x`.
-//! - An empty `traceId` (`?traceId` or `?traceId=`) is replaced by a fresh one, and any
-//!   `traceId` after the first non-empty one is dropped.
-//! - Every other parameter, and the rest of the URI, is left exactly as written.
+//! - a request without one gets a fresh UUID v4, appended to its query;
+//! - a caller's own non-empty one is kept, names compared percent-decoded as the server reads
+//!   them (`trace%49d=x` is `traceId` `x`);
+//! - an empty one (`?traceId`, `?traceId=`) is replaced, and any after the first non-empty one
+//!   dropped; every other parameter is left as written.
 //!
-//! CONNECT's authority form (`host:443`) and server-wide `OPTIONS *` have no query to carry an
-//! ID; such requests pass unchanged and without a `TraceId`.
+//! A request without a query form (CONNECT's `host:443`, `OPTIONS *`) passes unchanged.
 //!
 //! The reqwest client of `reqwest::client_builder` (feature `reqwest`) gets the same.
 //!

@@ -32,32 +32,25 @@
 //! # }
 //! ```
 //!
-//! A request that passes reaches the inner service with an [`AuthenticatedId`] in its
-//! extensions (with the `axum` feature, also an extractor) and, unless
-//! [`keep_token_header`](ValidateTokenLayer::keep_token_header) says otherwise, without its
-//! token header. Any other gets `401 Unauthorized`, and the inner service is never called.
+//! An accepted request reaches the inner service with its [`AuthenticatedId`] in the
+//! extensions (with the `axum` feature, also an extractor) and without its token header (unless
+//! [`keep_token_header`](ValidateTokenLayer::keep_token_header)). Any other gets `401`, and the
+//! inner service is never called.
 //!
-//! # What is accepted
-//!
-//! Exactly one header named `token` (or the [configured name](ValidateTokenLayer::header_name))
-//! whose value is an accepted scheme word, one space, and the payload of an accepted credential,
-//! byte for byte. Several `token` headers are rejected: a proxy may have appended one, and
-//! choosing either would let the request pick which check it faces.
+//! Accepted is exactly one `token` header (or the [configured
+//! name](ValidateTokenLayer::header_name)): an accepted scheme word, one space, and the payload
+//! of an accepted credential, byte for byte. Several headers are refused: a proxy may have
+//! appended one, and choosing either would let the request pick its check.
 //!
 //! # Rejections
 //!
-//! Every rejection carries its [`Rejection`] reason in the response extensions, so a metrics
-//! layer outside can count them by reason. By default the response is a `401` with an empty
-//! body and a `www-authenticate` header, `<scheme> error="missing_token"` or `<scheme>
-//! error="invalid_token"`, that says nothing more: not which part was wrong, not which
-//! credentials exist. [`on_rejection`](ValidateTokenLayer::on_rejection) answers with your own
-//! response instead, for example jocloud-style JSON.
-//!
-//! A rejection is answered in the inner service's own body type, made with `From<Bytes>`, as
-//! axum's `Body`, http-body-util's `Full<Bytes>` and reqwest's `Body` can be; so the inner
-//! service's responses pass through as they are (axum, for one, need not box them again). A
-//! body that cannot be made from bytes, such as hyper's `Incoming` in a proxy, goes into this
-//! module's [`ResponseBody`] first:
+//! Each carries its [`Rejection`] in the response extensions, for a metrics layer outside. The
+//! default answer is an empty `401` with `www-authenticate: <scheme> error="missing_token"` (or
+//! `"invalid_token"`) and nothing more; [`on_rejection`](ValidateTokenLayer::on_rejection) gives
+//! your own, jocloud-style JSON say. It is made in the inner service's own body type
+//! (`From<Bytes>`: axum's `Body`, `Full<Bytes>`, reqwest's `Body`), so inner responses pass
+//! through as they are; a body that cannot be made from bytes, such as hyper's `Incoming` in a
+//! proxy, goes into [`ResponseBody`] first:
 //!
 //! ```
 //! use http::{Request, Response};
@@ -80,29 +73,25 @@
 //! # }
 //! ```
 //!
-//! With the `tracing` feature, each rejection is a `DEBUG` event with its reason and never any
-//! part of the token: unauthenticated requests are as many as anyone cares to send, so they do
-//! not belong at `INFO` and above; count them through the extension instead. Each accepted
-//! request records the caller's ID in the field `jocloud.caller_id` of the current span, where
-//! it has one: declare it as `tracing::field::Empty` in an outer span, such as the one
-//! tower-http's `TraceLayer` makes, and every event of that request shows who called.
+//! With `tracing`, a rejection is a `DEBUG` event with its reason (anyone can send as many as
+//! they like, so not `INFO`), naming the certificate ID when an accepted one came with a wrong
+//! secret, and never any part of the token. An accepted request records its caller in the
+//! current span's `jocloud.caller_id`: declare it `tracing::field::Empty` in an outer span,
+//! such as tower-http's `TraceLayer`'s.
 //!
 //! # Security
 //!
-//! - The payload comparison is constant-time, against the one accepted credential filed under
-//!   the presented payload's SipHash, keyed with a random key per accepted set; a set of up to
-//!   four is compared with every credential instead, none skipped, which costs less than the
-//!   hash. Timing reveals neither how close a guess came nor which credential matched; it can
-//!   tell a set of up to four from a larger one, and their size.
-//! - The accepted payloads live in buffers this crate zeroizes when the last layer, service or
-//!   request check using them is done.
-//! - Layers *outside* this one see the token header as hyper parsed it, in clear text: hyper
-//!   cannot know it is secret. Outside it, put only layers that do not log headers, such as
-//!   tower-http's `TraceLayer` with its defaults (the span that declares `jocloud.caller_id`);
-//!   a layer that logs headers goes inside, where the header is gone, or marked
-//!   [sensitive](HeaderValue::is_sensitive) when kept.
-//! - A token is a bearer secret sent on every request, with no nonce or expiry: serve this
-//!   endpoint over TLS only.
+//! - The payload is compared in constant time with the one accepted credential filed under its
+//!   keyed SipHash (a random key per set), or, in a set of up to four, with each of them, none
+//!   skipped. Timing tells neither how close a guess came nor which credential matched. It can
+//!   tell a set of up to four from a larger one, and whether the presented payload has the
+//!   length of the one it is compared with (`constant_time_eq` returns early on a length
+//!   mismatch): the length of `base64(id:secret)`, which a guess learns little from.
+//! - The accepted payloads are zeroized when the last layer, service or check using them ends.
+//! - Layers *outside* this one see the token header in clear, as hyper parsed it: put only
+//!   layers there that do not log headers (`TraceLayer` with its defaults does not); inside,
+//!   the header is gone, or marked [sensitive](HeaderValue::is_sensitive).
+//! - The token is a bearer secret with no nonce or expiry: serve this endpoint over TLS only.
 
 use std::{
     fmt,

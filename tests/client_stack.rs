@@ -158,11 +158,6 @@ async fn redirect_pair(credentials: &Credentials) -> RedirectPair {
     RedirectPair { a, _b: b }
 }
 
-async fn body_text(response: Response<impl http_body::Body<Error = impl std::fmt::Debug>>) -> String {
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
 #[tokio::test]
 async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
     bounded(async {
@@ -178,14 +173,14 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
             .service(http_client());
         let response = scoped.oneshot(get()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(body_text(response).await, "b got no token");
+        assert_eq!(common::body_text(response).await, "b got no token");
 
         // Why the scope matters: scoped to all of loopback, B is in scope and gets the token.
         let unscoped = ServiceBuilder::new()
             .layer(tower_http_07::follow_redirect::FollowRedirectLayer::new())
             .layer(common::on_loopback(TokenAuthLayer::new(&credentials)))
             .service(http_client());
-        assert_eq!(body_text(unscoped.oneshot(get()).await.unwrap()).await, "b got the token");
+        assert_eq!(common::body_text(unscoped.oneshot(get()).await.unwrap()).await, "b got the token");
 
         // And why the order matters: outside FollowRedirect, the token is part of the request
         // FollowRedirect replays, and no scope can take it back.
@@ -193,7 +188,7 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
             .layer(a_only())
             .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
             .service(http_client());
-        assert_eq!(body_text(wrong_order.oneshot(get()).await.unwrap()).await, "b got the token");
+        assert_eq!(common::body_text(wrong_order.oneshot(get()).await.unwrap()).await, "b got the token");
     })
     .await;
 }
@@ -217,7 +212,7 @@ async fn a_callers_own_token_header_does_not_follow_a_redirect_out_of_scope() {
             .unwrap();
         let response = client.oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(body_text(response).await, "b got no token");
+        assert_eq!(common::body_text(response).await, "b got no token");
     })
     .await;
 }

@@ -12,9 +12,10 @@ mod kubelet;
 use std::{
     fs,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use common::{wait_until, LIMIT};
 use http::{HeaderValue, Request};
 use jocloud_auth::{
     token_auth::TokenAuthLayer, Credentials, CredentialsSource, FollowError, FollowOptions, FollowProblem,
@@ -39,21 +40,6 @@ fn sent(credentials: &LiveCredentials) -> HeaderValue {
     request.unwrap().headers()["token"].clone()
 }
 
-/// Long enough for any condition here on a loaded machine; every wait ends by itself.
-const LIMIT: Duration = Duration::from_secs(30);
-
-/// Waits, polling every millisecond for at most `limit`, until `done`.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> Option<()> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return Some(());
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    None
-}
-
 #[test]
 fn a_kubelet_swap_goes_live_with_the_default_options() {
     let mut volume = SecretVolume::new(ID, "first-secret");
@@ -63,7 +49,7 @@ fn a_kubelet_swap_goes_live_with_the_default_options() {
 
     volume.update(ID, "second-secret");
     let expected = common::token_of(&key("second-secret"));
-    wait_until(LIMIT, || sent(&credentials) == expected).expect("the change went live");
+    wait_until("the change went live", || sent(&credentials) == expected);
 }
 
 #[test]
@@ -78,7 +64,7 @@ fn a_temp_file_moved_into_place_goes_live() {
     fs::write(&staged, format!("{ID}:second-secret\n")).unwrap();
     fs::rename(&staged, &path).unwrap();
     let second = common::token_of(&key("second-secret"));
-    wait_until(LIMIT, || sent(&credentials) == second).expect("the moved file went live");
+    wait_until("the moved file went live", || sent(&credentials) == second);
 }
 
 /// The kubelet swapping `..data` between two versions as fast as it can while a follower reads
@@ -120,9 +106,9 @@ fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     // Invalid content, an empty file, then the whole directory gone.
     let data = volume.data_dir();
     fs::write(data.join("secret"), "hunter2 invalid\u{feff}\n").unwrap();
-    wait_until(LIMIT, || !reports.lock().unwrap().is_empty()).expect("reported");
+    wait_until("reported", || !reports.lock().unwrap().is_empty());
     fs::write(data.join("secret"), "").unwrap();
-    wait_until(LIMIT, || reports.lock().unwrap().len() >= 2).expect("reported");
+    wait_until("reported", || reports.lock().unwrap().len() >= 2);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(reports.lock().unwrap().len(), 2, "each problem is reported once, not at every poll");
     assert_eq!(sent(&credentials), good);
@@ -131,8 +117,7 @@ fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     let moved = kept.path().join("volume");
     fs::rename(volume.path(), &moved).unwrap();
     let not_found = |e: &FollowProblem| matches!(e, FollowProblem::Load(e) if *e.problem() == LoadProblem::Io(std::io::ErrorKind::NotFound));
-    wait_until(LIMIT, || reports.lock().unwrap().iter().any(not_found))
-        .expect("the missing directory is reported");
+    wait_until("the missing directory is reported", || reports.lock().unwrap().iter().any(not_found));
     assert_eq!(sent(&credentials), good);
     for error in reports.lock().unwrap().iter() {
         assert!(!error.to_string().contains("hunter2"), "{error}");
@@ -142,7 +127,7 @@ fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     fs::rename(&moved, volume.path()).unwrap();
     volume.update(ID, "new-secret");
     let new = common::token_of(&key("new-secret"));
-    wait_until(LIMIT, || sent(&credentials) == new).expect("the new key went live");
+    wait_until("the new key went live", || sent(&credentials) == new);
 }
 
 #[test]
@@ -179,9 +164,9 @@ fn the_follower_ends_with_the_last_handle() {
     drop(credentials);
     drop(set);
     // Three: this test's, and one in each follower's thread; the layer keeps one of them going.
-    wait_until(LIMIT, || Arc::strong_count(&alive) == 2).expect("the set's follower ended");
+    wait_until("the set's follower ended", || Arc::strong_count(&alive) == 2);
     drop(layer);
-    wait_until(LIMIT, || Arc::strong_count(&alive) == 1).expect("the client's follower ended");
+    wait_until("the client's follower ended", || Arc::strong_count(&alive) == 1);
 }
 
 /// Whatever sits at the path for a while (a FIFO, which a plain `open` waits on forever; a
@@ -221,8 +206,9 @@ fn a_follower_passes_through_anything_at_the_path() {
             fs::remove_file(&path).unwrap();
         }
         fs::rename(&staged, &path).unwrap();
-        wait_until(LIMIT, || reports.lock().unwrap()[before..].contains(&not_a_file))
-            .unwrap_or_else(|| panic!("the {what} was reported as not a file"));
+        wait_until(&format!("the {what} reported as not a file"), || {
+            reports.lock().unwrap()[before..].contains(&not_a_file)
+        });
 
         // Then a good file with a new key: the follower was never stuck.
         if path.is_dir() {
@@ -233,7 +219,7 @@ fn a_follower_passes_through_anything_at_the_path() {
         fs::write(&good, format!("{ID}:{secret}\n")).unwrap();
         fs::rename(&good, &path).unwrap();
         let expected = common::token_of(&key(&secret));
-        wait_until(LIMIT, || sent(&credentials) == expected).expect("the good file after it went live");
+        wait_until("the good file after it went live", || sent(&credentials) == expected);
     }
 }
 
@@ -260,10 +246,10 @@ fn the_server_accepts_the_previous_key_for_the_grace_period() {
     let mut volume = SecretVolume::new(ID, "key-a");
     let (_set, status) = followed_server(&volume, Duration::from_secs(600));
     volume.update(ID, "key-b");
-    wait_until(LIMIT, || status("key-b") == 200).expect("B accepted");
+    wait_until("B accepted", || status("key-b") == 200);
     assert_eq!(status("key-a"), 200, "A is still accepted during the grace period");
     volume.update(ID, "key-a");
-    wait_until(LIMIT, || status("key-a") == 200 && status("key-b") == 200).expect("A current again");
+    wait_until("A current again", || status("key-a") == 200 && status("key-b") == 200);
 }
 
 /// After a short grace period, the old key is refused; two changes within one grace retire
@@ -273,10 +259,10 @@ fn after_the_grace_period_old_keys_are_refused() {
     let mut volume = SecretVolume::new(ID, "key-a");
     let (_set, status) = followed_server(&volume, Duration::from_millis(300));
     volume.update(ID, "key-b");
-    wait_until(LIMIT, || status("key-b") == 200).expect("B accepted");
+    wait_until("B accepted", || status("key-b") == 200);
     volume.update(ID, "key-c");
-    wait_until(LIMIT, || status("key-c") == 200).expect("C accepted");
-    wait_until(LIMIT, || status("key-a") == 401 && status("key-b") == 401).expect("A and B retire");
+    wait_until("C accepted", || status("key-c") == 200);
+    wait_until("A and B retire", || status("key-a") == 401 && status("key-b") == 401);
     assert_eq!(status("key-c"), 200);
 }
 
@@ -317,7 +303,7 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
 
         assert_eq!(attempts().await, std::slice::from_ref(&a), "no previous key, no retry");
         volume.update(ID, "key-b");
-        wait_until(LIMIT, || sent(&credentials) == b).expect("B went live");
+        wait_until("B went live", || sent(&credentials) == b);
         if grace > LIMIT {
             assert_eq!(attempts().await, [b.clone(), a.clone()], "within the grace period: B, then A once");
             status.store(200, std::sync::atomic::Ordering::Relaxed);
@@ -326,13 +312,9 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
             credentials.forget_previous();
             assert_eq!(attempts().await, std::slice::from_ref(&b), "a forgotten key is not retried");
         } else {
-            let deadline = Instant::now() + LIMIT;
-            let mut after = attempts().await;
-            while after.len() > 1 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                after = attempts().await;
-            }
-            assert_eq!(after, [b], "after the grace period, no retry");
+            common::wait_until_async("no retry after the grace period", async || attempts().await.len() == 1)
+                .await;
+            assert_eq!(attempts().await, [b], "after the grace period, no retry");
         }
     }
 }
@@ -344,7 +326,7 @@ fn revoking_an_id_by_hand_refuses_every_key_of_it_at_once() {
     let mut volume = SecretVolume::new(ID, "key-a");
     let (set, status) = followed_server(&volume, Duration::from_secs(600));
     volume.update(ID, "key-b");
-    wait_until(LIMIT, || status("key-b") == 200).expect("B accepted");
+    wait_until("B accepted", || status("key-b") == 200);
     assert_eq!(status("key-a"), 200, "A in its grace period");
     assert_eq!(set.remove_id(ID), 2, "both keys removed");
     assert_eq!((status("key-a"), status("key-b")), (401, 401));

@@ -46,12 +46,8 @@ fn the_forbidden_payload_is_the_real_one() {
             Ok::<_, Infallible>(request.headers()["token"].to_str().unwrap().to_owned())
         }))
         .oneshot(Request::get("https://ai.jocloud.com/").body(()).unwrap());
-    let sent = block_on(sent).unwrap();
+    let sent = common::block_on(sent).unwrap();
     assert_eq!(sent, forbidden()[2]);
-}
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
 }
 
 #[test]

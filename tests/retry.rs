@@ -27,7 +27,6 @@ use tower::{service_fn, ServiceBuilder, ServiceExt};
 const BODY: &str = r#"{"data":"https://example.com/a.jpg"}"#;
 /// Long enough that no check comes after the grace period, however loaded the machine.
 const LONG_GRACE: Duration = Duration::from_secs(600);
-const LIMIT: Duration = Duration::from_secs(30);
 
 fn key(secret: &str) -> Credentials {
     Credentials::new("retrying-id", secret).unwrap()
@@ -164,7 +163,7 @@ async fn the_previous_key_retry(path: &str, client: fn(&LiveCredentials, String)
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    tokio::time::timeout(LIMIT, grace_over)
+    tokio::time::timeout(common::LIMIT, grace_over)
         .await
         .unwrap_or_else(|_| panic!("{path}: the grace period never ended"));
     assert_eq!(

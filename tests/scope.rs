@@ -89,10 +89,6 @@ fn loopback_client() -> Client<HttpConnector<Loopback>, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
-async fn body_text(response: Response<impl http_body::Body<Error = impl std::fmt::Debug>>) -> String {
-    String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
-}
-
 #[tokio::test]
 async fn the_default_scope_through_a_hyper_util_client() {
     bounded(async {
@@ -101,7 +97,7 @@ async fn the_default_scope_through_a_hyper_util_client() {
         for (url, expected) in CASES {
             let url = url.replace("{port}", &server.addr.port().to_string());
             let request = Request::get(&url).header("token", "Base carried").body(Full::default()).unwrap();
-            let got = body_text(client.clone().oneshot(request).await.unwrap()).await;
+            let got = common::body_text(client.clone().oneshot(request).await.unwrap()).await;
             assert_eq!(got, if *expected { VENDOR_TOKEN } else { "no token" }, "{url}");
         }
     })
@@ -194,7 +190,7 @@ async fn the_http_to_https_redirect_through_tower_http_follow_redirect() {
         let url = format!("http://ai.jocloud.com:{}/app/1/v1/image/sync", http.addr.port());
         let response = client.oneshot(Request::get(&url).body(Full::default()).unwrap()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(body_text(response).await, VENDOR_TOKEN, "the HTTPS hop carries the token");
+        assert_eq!(common::body_text(response).await, VENDOR_TOKEN, "the HTTPS hop carries the token");
         assert_eq!(*tokens.lock().unwrap(), [false], "the HTTP hop carries none");
     })
     .await;

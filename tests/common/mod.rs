@@ -37,6 +37,34 @@ pub const VENDOR_PAYLOAD: &str = "cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==";
 /// Upper bound for any single network test; every test ends by itself well before it.
 pub const TEST_DEADLINE: Duration = Duration::from_secs(60);
 
+/// How long a wait for a condition may last: generous for a loaded 2-core machine, and no
+/// bound on how long anything takes, as each wait ends as soon as its condition holds.
+pub const LIMIT: Duration = Duration::from_secs(60);
+
+/// Blocks until `done`, polling every millisecond; panics saying `what` after [`LIMIT`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// [`wait_until`] for a condition that awaits, polling every 5 ms.
+pub async fn wait_until_async(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let condition = async {
+        while !done().await {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(LIMIT, condition).await.unwrap_or_else(|_| panic!("never happened: {what}"));
+}
+
+/// Runs `future` to its end on a runtime of its own, for a test without one.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
 /// A hyper 1 HTTP/1 server on `127.0.0.1:0`, aborted (with its connections) on drop.
 pub struct Server {
     pub addr: SocketAddr,
