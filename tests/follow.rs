@@ -15,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use common::{wait_until, LIMIT};
+use common::wait_until;
 use http::{HeaderValue, Request};
 use jocloud_auth::{
     token_auth::TokenAuthLayer, Credentials, CredentialsSource, FollowError, FollowOptions, FollowProblem,
@@ -304,7 +304,7 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
         assert_eq!(attempts().await, std::slice::from_ref(&a), "no previous key, no retry");
         volume.update(ID, "key-b");
         wait_until("B went live", || sent(&credentials) == b);
-        if grace > LIMIT {
+        if grace > common::LIMIT {
             assert_eq!(attempts().await, [b.clone(), a.clone()], "within the grace period: B, then A once");
             status.store(200, std::sync::atomic::Ordering::Relaxed);
             assert_eq!(attempts().await, std::slice::from_ref(&b), "a success is not retried");
