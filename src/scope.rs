@@ -6,7 +6,7 @@ use std::{
     str::FromStr,
 };
 
-use http::uri::Authority;
+use http::uri::{Authority, Scheme};
 
 use crate::error::InvalidHost;
 
@@ -70,20 +70,23 @@ impl HostPattern {
         Ok(Self { host: host.to_ascii_lowercase().into(), subdomains, port: authority.port_u16() })
     }
 
-    /// Whether a request to `target` matches.
-    fn matches(&self, target: &Target<'_>) -> bool {
-        self.port.is_none_or(|port| target.port == Some(port)) && self.matches_host(target.host)
+    /// Whether a request to `host` on `port` matches.
+    fn matches(&self, host: &[u8], port: Option<u16>) -> bool {
+        self.port.is_none_or(|own| port == Some(own)) && self.matches_host(host)
     }
 
-    /// Whether `host`, a valid host (see [`is_host`]), is this one or, for a domain, a name
-    /// under it.
-    fn matches_host(&self, host: &str) -> bool {
-        let host = host.strip_suffix('.').unwrap_or(host).as_bytes();
+    /// Whether `host` is this one or, for a domain, a name under it: the host exactly (a
+    /// trailing dot aside), or a valid name, a dot and this domain. So a match is made of this
+    /// pattern's own bytes and a valid name, and is a valid host whatever `host` was.
+    fn matches_host(&self, host: &[u8]) -> bool {
+        let host = host.strip_suffix(b".").unwrap_or(host);
         let own = self.host.as_bytes();
         match host.len().checked_sub(own.len()) {
             Some(0) => same_host(host, own),
-            // A valid host has no empty label: what comes before the dot is a name.
-            Some(start) => self.subdomains && host[start - 1] == b'.' && same_host(&host[start..], own),
+            Some(start) => {
+                let (name, dot) = (&host[..start - 1], host[start - 1]);
+                self.subdomains && dot == b'.' && same_host(&host[start..], own) && is_name(name)
+            }
             None => false,
         }
     }
@@ -150,9 +153,21 @@ fn is_host(host: &str) -> bool {
     if let Some(ip) = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
         return ip.parse::<Ipv6Addr>().is_ok();
     }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    let label_byte = |byte: &u8| byte.is_ascii_alphanumeric() || *byte == b'-' || *byte == b'_';
-    name.split('.').all(|label| !label.is_empty() && label.as_bytes().iter().all(label_byte))
+    is_name(host.strip_suffix('.').unwrap_or(host).as_bytes())
+}
+
+/// Whether `name` is dot-separated labels of letters, digits, `-` and `_`, none empty.
+fn is_name(name: &[u8]) -> bool {
+    // As if a dot came before the start: a leading dot is an empty label.
+    let mut previous = b'.';
+    for &byte in name {
+        let label_byte = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
+        if !(label_byte || (byte == b'.' && previous != b'.')) {
+            return false;
+        }
+        previous = byte;
+    }
+    previous != b'.'
 }
 
 /// Whether two host names are the same, ignoring ASCII case: byte for byte first, as names
@@ -184,57 +199,102 @@ impl Hosts {
 /// A request as the scope sees it: its scheme, and its host and port as `http` reads them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Target<'a> {
-    /// The URI's scheme (`""` for a relative URI).
-    pub(crate) scheme: &'a str,
-    /// The host, without userinfo (`""` for none).
-    pub(crate) host: &'a str,
-    /// The port, explicit or the scheme's default.
-    port: Option<u16>,
+    scheme: Web,
+    place: Place<'a>,
+}
+
+/// The schemes the scope tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Web {
+    Https,
+    Http,
+    /// Any other, or none (a relative URI): never in scope.
+    Other,
+}
+
+impl Web {
+    fn of(scheme: &str) -> Self {
+        match scheme {
+            "https" => Web::Https,
+            "http" => Web::Http,
+            _ => Web::Other,
+        }
+    }
+
+    fn default_port(self) -> Option<u16> {
+        match self {
+            Web::Https => Some(443),
+            Web::Http => Some(80),
+            Web::Other => None,
+        }
+    }
+
+    /// The scheme's name, for messages.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Web::Https => "https",
+            Web::Http => "http",
+            Web::Other => "neither http nor https",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Place<'a> {
+    /// The authority of a URI, read only as far as the scope needs (see [`Scope::permits`]).
+    Uri(&'a http::Uri),
+    /// A host (without userinfo) and port already read, as a `reqwest::Url` has them.
+    Known { host: &'a str, port: Option<u16> },
 }
 
 impl<'a> Target<'a> {
     pub(crate) fn of(uri: &'a http::Uri) -> Self {
-        let scheme = uri.scheme_str().unwrap_or("");
-        let (host, port) = match uri.authority() {
-            Some(authority) => host_and_port(authority),
-            None => ("", None),
+        // `Scheme`'s own comparison: an enum's, where a string's would compare bytes.
+        let scheme = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTPS => Web::Https,
+            Some(scheme) if *scheme == Scheme::HTTP => Web::Http,
+            _ => Web::Other,
         };
-        Self { scheme, host, port: port.or_else(|| default_port(scheme)) }
+        Self { scheme, place: Place::Uri(uri) }
     }
 
-    /// A request whose host (without userinfo) and port are known, as a `reqwest::Url` has them.
+    /// A request whose host (without userinfo) and port are known.
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn known(scheme: &'a str, host: Option<&'a str>, port: Option<u16>) -> Self {
-        Self { scheme, host: host.unwrap_or(""), port }
+        Self { scheme: Web::of(scheme), place: Place::Known { host: host.unwrap_or(""), port } }
+    }
+
+    /// The scheme, for messages.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn scheme(&self) -> Web {
+        self.scheme
+    }
+
+    /// The host, as `http` reads it: for messages.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn host(&self) -> &'a str {
+        match self.place {
+            Place::Uri(uri) => uri.host().unwrap_or(""),
+            Place::Known { host, .. } => host,
+        }
     }
 }
 
-/// The host and explicit port of `authority`, as `http`'s `Authority::host` and `port_u16`
-/// read them (a port that is not a number from 0 to 65535 is none, as the connectors read it).
-///
-/// Those two each scan the authority, which costs more than the rest of a client layer; a
-/// plain `host` or `host:port` (the authority of nearly every request) is read here in one
-/// pass instead, where both readings agree by construction. Any other (userinfo, brackets)
-/// is `http`'s to read.
-fn host_and_port(authority: &Authority) -> (&str, Option<u16>) {
-    let text = authority.as_str();
-    let (host, port) = match text.split_once(':') {
-        Some((host, digits)) => (host, digits.parse::<u16>().ok()),
-        None => (text, None),
-    };
-    let plain = |byte: u8| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_');
-    let port_ok = port.is_some() || host.len() == text.len();
-    if port_ok && !host.is_empty() && host.bytes().all(plain) {
-        return (host, port);
-    }
-    (authority.host(), authority.port_u16())
-}
-
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "https" => Some(443),
-        "http" => Some(80),
-        _ => None,
+/// A plain authority's host and explicit port: `name` or `name:port`, the port up to five
+/// digits and at most 65535; `None` where it ends with anything else after a colon. The host
+/// is not checked here: only a pattern's match makes it plain (see [`HostPattern::matches_host`]).
+fn split_port(authority: &[u8]) -> Option<(&[u8], Option<u16>)> {
+    let digits = authority.iter().rev().take_while(|byte| byte.is_ascii_digit()).count();
+    let host_end = authority.len() - digits;
+    match host_end.checked_sub(1).map(|colon| authority[colon]) {
+        Some(b':') if (1..=5).contains(&digits) => {
+            let port =
+                authority[host_end..].iter().fold(0u32, |port, digit| port * 10 + u32::from(digit - b'0'));
+            Some((&authority[..host_end - 1], Some(u16::try_from(port).ok()?)))
+        }
+        Some(b':') => None,
+        _ => Some((authority, None)),
     }
 }
 
@@ -272,9 +332,34 @@ impl Scope {
         }
     }
 
+    /// Whether a request to `target` gets the token.
+    ///
+    /// One reading decides, `http`'s (`Authority::host` and `port_u16`, which each scan the
+    /// authority and cost more than the rest of a client layer). A plain `name[:port]` that a
+    /// pattern matches (its bytes the pattern's and a valid name, its port digits) is read the
+    /// same by `http`, so it is taken as it is; every other authority, userinfo and brackets
+    /// included, is read by `http`.
     pub(crate) fn permits(&self, target: Target<'_>) -> bool {
-        let scheme_ok = target.scheme == "https" || (self.allow_http && target.scheme == "http");
-        scheme_ok && is_host(target.host) && self.hosts.iter().any(|rule| rule.matches(&target))
+        let scheme_ok = target.scheme == Web::Https || (self.allow_http && target.scheme == Web::Http);
+        let default = target.scheme.default_port();
+        scheme_ok
+            && match target.place {
+                Place::Uri(uri) => uri.authority().is_some_and(|authority| {
+                    let plain = split_port(authority.as_str().as_bytes());
+                    plain.is_some_and(|(host, port)| self.matches(host, port.or(default)))
+                        || self.matches_valid(authority.host(), authority.port_u16().or(default))
+                }),
+                Place::Known { host, port } => self.matches_valid(host, port),
+            }
+    }
+
+    fn matches(&self, host: &[u8], port: Option<u16>) -> bool {
+        self.hosts.iter().any(|pattern| pattern.matches(host, port))
+    }
+
+    /// Whether `host` is a valid host that a pattern matches.
+    fn matches_valid(&self, host: &str, port: Option<u16>) -> bool {
+        is_host(host) && self.matches(host.as_bytes(), port)
     }
 }
 
@@ -340,42 +425,73 @@ mod tests {
         }
     }
 
-    /// One reading: the quick one, where it applies, is `http`'s, port included (an invalid
-    /// port is none, and the scheme's default then applies, as hyper-util's connector does).
+    /// One reading: whatever the quick path takes, `http`'s reading takes the same, port
+    /// included (an invalid port is none, and the scheme's default then applies, as
+    /// hyper-util's connector does).
     #[test]
-    fn hosts_and_ports_are_read_as_http_reads_them() {
+    fn the_scope_decides_as_https_reading_does() {
+        let mut scopes = vec![Scope::new(Hosts::Jocloud), Scope::new(Hosts::CloudRecording)];
+        for patterns in [&["ai.jocloud.com:8443", "[::1]:8080"][..], &["*.example.com", "127.0.0.1"]] {
+            let mut scope = Scope::new(Hosts::Jocloud);
+            patterns.iter().for_each(|pattern| scope.add_host(pattern.parse().unwrap()));
+            scope.allow_http();
+            scopes.push(scope);
+        }
         for authority in [
             "ai.jocloud.com",
             "ai.jocloud.com:8443",
             "AI.jocloud.com:443",
             "ai.jocloud.com.",
+            "ai.jocloud.com.:8443",
+            "api.jocloud.com",
             "user@ai.jocloud.com",
-            "user:pass@ai.jocloud.com:1",
+            "user:pass@ai.jocloud.com:8443",
             "ai.jocloud.com@evil.example",
             "a@b@evil.example:9",
             "[::1]",
             "[::1]:8080",
             "u@[::1]:8080",
             "127.0.0.1:0",
+            "127.0.0.1",
+            "a.b.example.com:1",
             "host:",
             "h:65535",
-            "h:65536",
-            "h:0443",
+            "ai.jocloud.com:65536",
+            "ai.jocloud.com:0443",
+            "ai.jocloud.com:08443",
             "ai.jocloud.com:12x",
             "a:b",
+            ".jocloud.com",
+            "a..jocloud.com",
             "lllllllhtt0([],,.jocloud.com",
         ] {
             for scheme in ["https", "http", "ftp"] {
                 let uri: http::Uri = format!("{scheme}://{authority}/").parse().unwrap();
-                let target = Target::of(&uri);
-                let expected = (uri.host().unwrap(), uri.port_u16().or(default_port(scheme)));
-                assert_eq!((target.host, target.port), expected, "{uri}");
+                for scope in &scopes {
+                    let scheme_ok = scheme == "https" || (scope.allow_http && scheme == "http");
+                    let port = uri.port_u16().or(Web::of(scheme).default_port());
+                    let exact = scheme_ok && scope.matches_valid(uri.host().unwrap(), port);
+                    assert_eq!(scope.permits(Target::of(&uri)), exact, "{uri} in {scope:?}");
+                }
             }
         }
         let relative = "/p".parse().unwrap();
-        assert_eq!((Target::of(&relative).host, Target::of(&relative).port), ("", None));
+        assert!(!Scope::new(Hosts::Jocloud).permits(Target::of(&relative)));
         // An invalid port is none: the default port, where the connector goes.
         assert!(permits(&Scope::new(Hosts::Jocloud), "https://ai.jocloud.com:12x/"));
+    }
+
+    #[test]
+    fn split_port_takes_a_port_of_up_to_five_digits() {
+        let split =
+            |authority: &str| split_port(authority.as_bytes()).map(|(host, port)| (host.to_vec(), port));
+        assert_eq!(split("a.b:8443"), Some((b"a.b".to_vec(), Some(8443))));
+        assert_eq!(split("a.b:08443"), Some((b"a.b".to_vec(), Some(8443))));
+        assert_eq!(split("a.b"), Some((b"a.b".to_vec(), None)));
+        assert_eq!(split("a:b"), Some((b"a:b".to_vec(), None)), "no port: no pattern matches it");
+        for authority in ["a.b:", "a.b:65536", "a.b:123456", ":"] {
+            assert_eq!(split(authority), None, "{authority}");
+        }
     }
 
     /// A host no DNS name can be gets no token, whatever it ends with; a trailing dot is the

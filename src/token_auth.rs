@@ -223,8 +223,8 @@ impl TokenAuthLayer {
         #[cfg(feature = "tracing")]
         if !in_scope {
             tracing::debug!(
-                scheme = target.scheme,
-                host = target.host,
+                scheme = target.scheme().as_str(),
+                host = target.host(),
                 "jocloud token not sent: the request is outside the layer's scope"
             );
         }
