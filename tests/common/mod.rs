@@ -72,8 +72,17 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn new(addr: SocketAddr, task: JoinHandle<()>) -> Self {
+        Self { addr, task }
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    /// `scheme://host:<this server's port>path`: a name the clients resolve to loopback.
+    pub fn url_as(&self, scheme: &str, host: &str, path_and_query: &str) -> String {
+        format!("{scheme}://{host}:{}{path_and_query}", self.addr.port())
     }
 }
 
