@@ -13,7 +13,6 @@ mod common;
 use std::{
     convert::Infallible,
     future::ready,
-    net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
@@ -23,10 +22,7 @@ use http::{header::LOCATION, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::{
-    client::legacy::{
-        connect::{dns::Name, HttpConnector},
-        Client,
-    },
+    client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
 };
 use jocloud_auth::token_auth::TokenAuthLayer;
@@ -64,27 +60,9 @@ async fn echo_token() -> Server {
     .await
 }
 
-/// Resolves every name to loopback.
-#[derive(Clone)]
-struct Loopback;
-
-impl tower::Service<Name> for Loopback {
-    type Response = std::iter::Once<SocketAddr>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Name) -> Self::Future {
-        ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))))
-    }
-}
-
 /// A hyper-util client that connects every name to loopback, over plain TCP whatever the scheme.
-fn loopback_client() -> Client<HttpConnector<Loopback>, Full<Bytes>> {
-    let mut connector = HttpConnector::new_with_resolver(Loopback);
+fn loopback_client() -> Client<HttpConnector<common::Loopback>, Full<Bytes>> {
+    let mut connector = HttpConnector::new_with_resolver(common::Loopback);
     connector.enforce_http(false);
     Client::builder(TokioExecutor::new()).build(connector)
 }

@@ -5,30 +5,21 @@
 //! test. One crypto provider for all of it: aws-lc-rs, reqwest's own.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::{
-    convert::Infallible,
-    future::{ready, Ready},
-    net::SocketAddr,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::{
-    client::legacy::{
-        connect::{dns::Name, HttpConnector},
-        Client,
-    },
+    client::legacy::{connect::HttpConnector, Client},
     rt::{TokioExecutor, TokioIo},
     service::TowerToHyperService,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 
-use super::Server;
+use crate::common::{Loopback, Server};
 
 /// The names the certificate holds: jocloud's hosts.
 pub const NAMES: [&str; 3] = ["ai.jocloud.com", "api.jocloud.com", "api-oversea.jocloud.com"];
@@ -129,21 +120,3 @@ impl Pki {
 }
 
 pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Loopback>>, Full<Bytes>>;
-
-/// Resolves every name to `127.0.0.1`.
-#[derive(Clone)]
-pub struct Loopback;
-
-impl tower::Service<Name> for Loopback {
-    type Response = std::iter::Once<SocketAddr>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Name) -> Self::Future {
-        ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))))
-    }
-}
