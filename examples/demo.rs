@@ -1,28 +1,30 @@
-//! A signed jocloud request, end to end, offline.
+//! A signed jocloud request, end to end, offline, with the client layer README shows.
 //!
 //! ```text
 //! cargo run --example demo
 //! ```
 //!
-//! Starts a mock of jocloud's image-moderation endpoint on loopback, guarded by
-//! `ValidateTokenLayer`, and sends it `POST /app/{appid}/v1/image/sync` with a JSON body
-//! through the recommended client stack: a `traceId`, an overall timeout, safe retries, and the
-//! token scoped to the endpoint's host. Then the same with a wrong secret. Exits non-zero
-//! unless the first is accepted (200) and the second refused (401), so CI runs it as a check.
+//! Starts a mock of jocloud's image moderation, guarded by `ValidateTokenLayer`, as an HTTPS
+//! endpoint named `ai.jocloud.com` (a certificate made at start, the name resolved to
+//! loopback), and the same mock over plain HTTP beside it. Sends `POST
+//! /app/{appid}/v1/image/sync` through the recommended client stack, the token layer with its
+//! default scope (no `for_host`, no `allow_http`): over HTTPS, signed and accepted; with a wrong
+//! secret, refused; over plain HTTP, not signed at all. Exits non-zero unless all three turn
+//! out so, so CI runs it as a check.
 
-use std::{error::Error, future::IntoFuture, process::ExitCode, time::Duration};
+use std::{error::Error, process::ExitCode, time::Duration};
 
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri};
+use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use jocloud_auth::{
-    token_auth::{HostPattern, TokenAuthLayer},
-    trace_id::SetTraceIdLayer,
-    validate::ValidateTokenLayer,
-    Credentials,
+    token_auth::TokenAuthLayer, trace_id::SetTraceIdLayer, validate::ValidateTokenLayer, Credentials,
 };
-use jocloud_auth_examples::{exit, mock_jocloud, print_headers, RetrySafe};
+use jocloud_auth_examples::{
+    exit, mock_jocloud,
+    offline_tls::{DemoClient, OfflineTls},
+    print_headers, RetrySafe,
+};
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -36,47 +38,69 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), BoxError> {
     // The vendor's example credentials, from its Java and Python samples.
     let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
+    let tls = OfflineTls::new(&["ai.jocloud.com"])?;
     let mock = mock_jocloud(ValidateTokenLayer::new(&credentials));
-    let server = tokio::spawn(axum::serve(listener, mock).into_future());
+    let https = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let https_port = https.local_addr()?.port();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let http_port = http.local_addr()?.port();
+    let servers = [
+        tls.serve(https, mock.clone()),
+        tokio::spawn(async move {
+            let _ = axum::serve(http, mock).await;
+        }),
+    ];
+    let client = tls.client()?;
 
-    println!("jocloud-auth demo: mock jocloud endpoint on http://{addr} (offline)");
-    println!("client credentials: {credentials:?}\n");
-    let url: Uri = format!("http://{addr}/app/123456/v1/image/sync").parse()?;
-    let accepted = send(&credentials, &url).await?;
+    println!("jocloud-auth demo, offline: a mock of jocloud as https://ai.jocloud.com:{https_port}");
+    println!("(a certificate made at start, the name resolved to loopback); client credentials:");
+    println!("{credentials:?}\n");
+    let path = "/app/123456/v1/image/sync";
+    let url = format!("https://ai.jocloud.com:{https_port}{path}");
+    let accepted = send(&client, &credentials, &url).await?;
 
     println!("\nThe same request with a wrong secret:\n");
-    let rejected = send(&Credentials::new("qawsedrftg", "not-the-secret")?, &url).await?;
-    server.abort();
-    if (accepted, rejected) != (StatusCode::OK, StatusCode::UNAUTHORIZED) {
-        return Err(format!("expected 200 then 401, got {accepted} then {rejected}").into());
+    let rejected = send(&client, &Credentials::new("qawsedrftg", "not-the-secret")?, &url).await?;
+
+    println!("\nThe right key, over plain HTTP: the layer does not send it.\n");
+    let plain = send(&client, &credentials, &format!("http://ai.jocloud.com:{http_port}{path}")).await?;
+    servers.iter().for_each(|server| server.abort());
+    let outcomes = [accepted, rejected, plain];
+    let expected = [
+        (StatusCode::OK, None),
+        (StatusCode::UNAUTHORIZED, Some(r#"Base error="invalid_token""#.to_owned())),
+        (StatusCode::UNAUTHORIZED, Some(r#"Base error="missing_token""#.to_owned())),
+    ];
+    if outcomes != expected {
+        return Err(format!("expected {expected:?}, got {outcomes:?}").into());
     }
-    println!("\nok: accepted with the right key, refused with a wrong one");
+    println!("\nok: signed and accepted over HTTPS, refused with a wrong key, not signed over HTTP");
     Ok(())
 }
 
-/// Sends the example request through the recommended client stack and prints the exchange.
-async fn send(credentials: &Credentials, url: &Uri) -> Result<StatusCode, BoxError> {
-    // The mock is plain HTTP on loopback, so it is named and plain HTTP allowed. Against jocloud
-    // itself the default scope is right (HTTPS to jocloud's hosts): use an HTTPS connector
-    // (hyper-rustls or hyper-tls) and neither option.
-    let mock: HostPattern = url.authority().ok_or("the URL has no host")?.as_str().parse()?;
+/// Sends the example request through the recommended client stack and prints the exchange;
+/// the status, and the challenge of a refusal.
+async fn send(
+    client: &DemoClient,
+    credentials: &Credentials,
+    url: &str,
+) -> Result<(StatusCode, Option<String>), BoxError> {
     let client = ServiceBuilder::new()
         .layer(SetTraceIdLayer::new()) // one traceId per logical request, shared by its retries
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
         .layer(tower::retry::RetryLayer::new(RetrySafe { remaining: 2 }))
-        .layer(TokenAuthLayer::new(credentials).for_host(mock).allow_http())
+        // The default scope: HTTPS to jocloud's hosts only.
+        .layer(TokenAuthLayer::new(credentials))
         .map_request(|request: Request<Full<Bytes>>| {
             // Innermost: shows exactly what goes on the wire.
             println!("-> {} {} {:?}", request.method(), request.uri(), request.version());
             print_headers(request.headers());
             request
         })
-        .service(Client::builder(TokioExecutor::new()).build_http());
+        .service(client.clone());
 
     let body = json!({ "data": { "url": "https://example.com/cat.png" } });
-    let request = Request::post(url.clone())
+    let request = Request::post(url)
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))?;
     let response = client.oneshot(request).await?;
@@ -88,5 +112,6 @@ async fn send(credentials: &Credentials, url: &Uri) -> Result<StatusCode, BoxErr
     if !body.is_empty() {
         println!("   {}", String::from_utf8_lossy(&body));
     }
-    Ok(parts.status)
+    let challenge = parts.headers.get("www-authenticate").and_then(|value| value.to_str().ok());
+    Ok((parts.status, challenge.map(str::to_owned)))
 }
