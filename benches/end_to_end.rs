@@ -41,8 +41,9 @@ use jocloud_auth::{
 use jocloud_auth_benches::{accept_or_refuse, accepted, credentials, token};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-/// The setups, the two baselines first: client-side ones against a server without validation,
-/// server-side ones with a client that sends the token by hand.
+/// The setups, each group's baseline first: client-side ones against a server without
+/// validation, server-side ones with a client that sends the token by hand; the `tls_` ones
+/// over a real TLS connection (keep-alive, one connection), as against jocloud.
 const SETUPS: &[&str] = &[
     "client_baseline",
     "client_map_request_closure",
@@ -60,6 +61,10 @@ const SETUPS: &[&str] = &[
     "server_tower_http_hashmap_10000",
     "server_around_router_1",
     "server_tower_http_custom_around_router_1",
+    "tls_client_baseline",
+    "tls_client_token_auth",
+    "tls_server_baseline",
+    "tls_server_route_layer_1",
 ];
 
 const FEW: u64 = 1000;
@@ -205,10 +210,106 @@ fn run_setup(setup: &str, requests: u64) {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, server(setup))));
         let url = format!("https://ai.jocloud.com:{port}/app/123456/v1/image/sync?traceId=bd526528");
-        run_client(setup, &url, requests).await;
+        let Some(tls_setup) = setup.strip_prefix("tls_") else {
+            tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, server(setup))));
+            return run_client(setup, &url, requests).await;
+        };
+        let (server_config, client_config) = tls::configs();
+        tokio::spawn(tls::serve(listener, server(tls_setup), server_config));
+        let inner = tls::client(client_config);
+        let stack = ServiceBuilder::new();
+        match tls_setup {
+            "client_baseline" => drive(stack.service(inner), setup, &url, requests).await,
+            "client_token_auth" => {
+                drive(stack.layer(TokenAuthLayer::new(&credentials())).service(inner), setup, &url, requests)
+                    .await
+            }
+            // The server setups: the token set by hand.
+            _ => {
+                let by_hand =
+                    tower_http::set_header::SetRequestHeaderLayer::overriding(TOKEN_HEADER, token());
+                drive(stack.layer(by_hand).service(inner), setup, &url, requests).await
+            }
+        }
     });
+}
+
+/// Real TLS on loopback: a certificate authority and a certificate for `ai.jocloud.com`, made
+/// at start; the server, and the client README shows (hyper-rustls, HTTPS only), trusting
+/// that authority only. One crypto provider, aws-lc-rs.
+mod tls {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::{
+        client::legacy::{connect::HttpConnector, Client},
+        rt::{TokioExecutor, TokioIo},
+        service::TowerToHyperService,
+    };
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    use super::Loopback;
+
+    pub(super) type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Loopback>>, Full<Bytes>>;
+
+    pub(super) fn configs() -> (Arc<rustls::ServerConfig>, rustls::ClientConfig) {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut authority = CertificateParams::new(Vec::<String>::new()).unwrap();
+        authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let authority = CertifiedIssuer::self_signed(authority, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let certificate = CertificateParams::new(vec!["ai.jocloud.com".to_owned()])
+            .unwrap()
+            .signed_by(&key, &authority)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate.der().clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(authority.der().clone()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), client)
+    }
+
+    pub(super) async fn serve(
+        listener: tokio::net::TcpListener,
+        router: Router,
+        config: Arc<rustls::ServerConfig>,
+    ) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, service) = (acceptor.clone(), TowerToHyperService::new(router.clone()));
+            tokio::spawn(async move {
+                let stream = acceptor.accept(stream).await.unwrap();
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
+    pub(super) fn client(config: rustls::ClientConfig) -> HttpsClient {
+        let mut http = HttpConnector::new_with_resolver(Loopback);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
+        Client::builder(TokioExecutor::new()).build(https)
+    }
 }
 
 /// tower-http's `ValidateRequestHeaderLayer::custom`: `==` against each accepted value, the
