@@ -192,9 +192,9 @@ fn server(setup: &str) -> Router {
     let one = [credentials()];
     match setup {
         "server_route_layer_1" => routes().route_layer(ValidateTokenLayer::new(&credentials())),
-        "server_route_layer_5" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(5))),
-        "server_route_layer_10000" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(10_000))),
-        "server_route_layer_100000" => routes().route_layer(ValidateTokenLayer::any_of(&accepted(100_000))),
+        "server_route_layer_5" => routes().route_layer(ValidateTokenLayer::any_of(accepted(5))),
+        "server_route_layer_10000" => routes().route_layer(ValidateTokenLayer::any_of(accepted(10_000))),
+        "server_route_layer_100000" => routes().route_layer(ValidateTokenLayer::any_of(accepted(100_000))),
         "server_tower_http_custom_1" => routes().route_layer(custom(&one)),
         "server_tower_http_hashmap_1" => routes().route_layer(indexed(&one)),
         "server_tower_http_hashmap_10000" => routes().route_layer(indexed(&accepted(10_000))),

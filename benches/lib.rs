@@ -80,35 +80,35 @@ pub const SERVER: &[Variant] = &[
     Variant { id: "baseline", make: || runner(Ok200) },
     Variant {
         id: "validate_token_1_accept",
-        make: || runner(ValidateTokenLayer::any_of(&accepted(1)).layer(Ok200)),
+        make: || runner(ValidateTokenLayer::any_of(accepted(1)).layer(Ok200)),
     },
     Variant {
         id: "validate_token_4_accept",
-        make: || runner(ValidateTokenLayer::any_of(&accepted(4)).layer(Ok200)),
+        make: || runner(ValidateTokenLayer::any_of(accepted(4)).layer(Ok200)),
     },
     Variant {
         id: "validate_token_100_accept",
-        make: || runner(ValidateTokenLayer::any_of(&accepted(100)).layer(Ok200)),
+        make: || runner(ValidateTokenLayer::any_of(accepted(100)).layer(Ok200)),
     },
     Variant {
         id: "validate_token_10000_accept",
-        make: || runner(ValidateTokenLayer::any_of(&accepted(10_000)).layer(Ok200)),
+        make: || runner(ValidateTokenLayer::any_of(accepted(10_000)).layer(Ok200)),
     },
     Variant {
         id: "validate_token_100000_accept",
-        make: || runner(ValidateTokenLayer::any_of(&accepted(100_000)).layer(Ok200)),
+        make: || runner(ValidateTokenLayer::any_of(accepted(100_000)).layer(Ok200)),
     },
     Variant {
         id: "validate_token_1_keep_accept",
-        make: || runner(ValidateTokenLayer::any_of(&accepted(1)).keep_token_header().layer(Ok200)),
+        make: || runner(ValidateTokenLayer::any_of(accepted(1)).keep_token_header().layer(Ok200)),
     },
     Variant {
         id: "validate_token_1_reject",
-        make: || rejecting(runner(ValidateTokenLayer::any_of(&accepted(1)).layer(Ok200))),
+        make: || rejecting(runner(ValidateTokenLayer::any_of(accepted(1)).layer(Ok200))),
     },
     Variant {
         id: "validate_token_live_4_accept",
-        make: || runner(ValidateTokenLayer::live(&LiveCredentialSet::new(&accepted(4))).layer(Ok200)),
+        make: || runner(ValidateTokenLayer::live(&LiveCredentialSet::new(accepted(4))).layer(Ok200)),
     },
     Variant { id: "custom_eq_1_accept", make: || runner(custom::<false>(&accepted(1))) },
     Variant { id: "custom_eq_4_accept", make: || runner(custom::<false>(&accepted(4))) },

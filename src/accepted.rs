@@ -24,22 +24,34 @@ use std::{
 use constant_time_eq::constant_time_eq;
 use zeroize::Zeroizing;
 
-use crate::credentials::Credentials;
+use crate::credentials::{encode_payload, AcceptedCredential, Held};
 
-/// One accepted credential: its ID and its base64 payload (the secret in reversible form,
-/// zeroized when the last set holding it is dropped).
+/// One accepted credential: its ID and what a token is checked against.
 #[derive(Clone)]
 pub(crate) struct AcceptedEntry {
     pub(crate) id: Arc<str>,
-    payload: Arc<Zeroizing<String>>,
+    pub(crate) check: Check,
     /// Replaced by a newer key, and accepted only until its grace period ends.
     pub(crate) retiring: bool,
 }
 
+/// What a presented token is compared with.
+#[derive(Clone, PartialEq)]
+pub(crate) enum Check {
+    /// The base64 payload a client sends (the secret in reversible form, zeroized when the
+    /// last set holding it is dropped), filed under its keyed hash.
+    Payload(Arc<Zeroizing<String>>),
+    /// SHA-256 of `"<id>:<secret>"` (feature `digest`), filed under the ID.
+    Sha256([u8; 32]),
+}
+
 impl AcceptedEntry {
-    pub(crate) fn new(credentials: &Credentials) -> Self {
-        let payload = Arc::new(credentials.encoded_payload());
-        Self { id: credentials.id().into(), payload, retiring: false }
+    pub(crate) fn new(credential: &AcceptedCredential) -> Self {
+        let check = match credential.held() {
+            Held::Secret(secret) => Check::Payload(Arc::new(encode_payload(credential.id(), secret))),
+            Held::Sha256(digest) => Check::Sha256(*digest),
+        };
+        Self { id: credential.id().into(), check, retiring: false }
     }
 }
 
@@ -60,6 +72,8 @@ pub(crate) enum Inserted {
 pub(crate) struct AcceptedSet {
     hasher: RandomState,
     by_hash: HashMap<u64, Arc<[AcceptedEntry]>, BuildHasherDefault<AlreadyHashed>>,
+    /// Credentials held by digest, by certificate ID (feature `digest`).
+    pub(crate) digests: HashMap<Arc<str>, Arc<[AcceptedEntry]>>,
     /// Each certificate ID once: for counting customers, and for the events that name one.
     customers: HashMap<Arc<str>, Customer>,
 }
@@ -147,7 +161,8 @@ fn last_match<'a>(
 ) -> Option<&'a AcceptedEntry> {
     let mut found = None;
     for entry in entries {
-        if constant_time_eq(entry.payload.as_bytes(), presented) {
+        if matches!(&entry.check, Check::Payload(payload) if constant_time_eq(payload.as_bytes(), presented))
+        {
             found = Some(entry);
         }
     }
@@ -178,7 +193,12 @@ impl Hasher for AlreadyHashed {
 impl AcceptedSet {
     /// An empty set with a fresh random key.
     pub(crate) fn new() -> Self {
-        Self { hasher: RandomState::new(), by_hash: HashMap::default(), customers: HashMap::new() }
+        Self {
+            hasher: RandomState::new(),
+            by_hash: HashMap::default(),
+            digests: HashMap::new(),
+            customers: HashMap::new(),
+        }
     }
 
     pub(crate) fn with_entries(entries: impl IntoIterator<Item = AcceptedEntry>) -> Self {
@@ -189,13 +209,55 @@ impl AcceptedSet {
         set
     }
 
-    /// The entry whose payload equals `presented`, byte for byte. A set of a few credentials
-    /// is compared with every one, to the end: hashing the payload would cost more than that.
+    /// The entry that accepts `presented`, a token's base64 payload: one whose payload equals
+    /// it byte for byte, or (feature `digest`) one holding the digest of what it decodes to.
     pub(crate) fn find(&self, presented: &[u8]) -> Option<&AcceptedEntry> {
+        let found = self.find_payload(presented);
+        #[cfg(feature = "digest")]
+        let found = found.or_else(|| self.find_digest(presented));
+        found
+    }
+
+    /// The entry whose payload equals `presented`. A set of a few credentials is compared with
+    /// every one, to the end: hashing the payload would cost more than that.
+    fn find_payload(&self, presented: &[u8]) -> Option<&AcceptedEntry> {
         if self.by_hash.len() <= SCANNED {
             return last_match(self.by_hash.values().flat_map(|filed| filed.iter()), presented);
         }
         last_match(self.by_hash.get(&self.hash(presented))?.iter(), presented)
+    }
+
+    /// Where `entry` is filed: under its payload's keyed hash, or its ID for a digest.
+    fn slot(&mut self, entry: &AcceptedEntry) -> &mut Arc<[AcceptedEntry]> {
+        match &entry.check {
+            Check::Payload(payload) => {
+                self.by_hash.entry(self.hash(payload.as_bytes())).or_insert_with(|| Arc::new([]))
+            }
+            Check::Sha256(_) => self.digests.entry(entry.id.clone()).or_insert_with(|| Arc::new([])),
+        }
+    }
+
+    /// Drops the slot of `entry` if nothing is filed there any more.
+    #[cfg(feature = "rotation")]
+    fn drop_empty_slot(&mut self, entry: &AcceptedEntry) {
+        match &entry.check {
+            Check::Payload(payload) => {
+                let hash = self.hash(payload.as_bytes());
+                if self.by_hash.get(&hash).is_some_and(|filed| filed.is_empty()) {
+                    self.by_hash.remove(&hash);
+                }
+            }
+            Check::Sha256(_) => {
+                if self.digests.get(&entry.id).is_some_and(|filed| filed.is_empty()) {
+                    self.digests.remove(&entry.id);
+                }
+            }
+        }
+    }
+
+    /// Every entry.
+    fn entries(&self) -> impl Iterator<Item = &AcceptedEntry> {
+        self.by_hash.values().chain(self.digests.values()).flat_map(|filed| filed.iter())
     }
 
     fn hash(&self, payload: &[u8]) -> u64 {
@@ -207,16 +269,16 @@ impl AcceptedSet {
     /// Adds `entry` unless the same credentials are accepted already (then they are no longer
     /// retiring); says which.
     pub(crate) fn insert(&mut self, entry: AcceptedEntry) -> Inserted {
-        let filed = self.by_hash.entry(self.hash(entry.payload.as_bytes())).or_insert_with(|| Arc::new([]));
+        let filed = self.slot(&entry);
         // A plain comparison: this runs when the set changes, not on a request.
-        let known = filed.iter().find(|known| known.payload == entry.payload).map(|known| known.retiring);
+        let known = filed.iter().find(|known| known.check == entry.check).map(|known| known.retiring);
         match known {
             Some(false) => return Inserted::Known,
             Some(true) => {
                 *filed = filed
                     .iter()
                     .map(|known| AcceptedEntry {
-                        retiring: known.retiring && known.payload != entry.payload,
+                        retiring: known.retiring && known.check != entry.check,
                         ..known.clone()
                     })
                     .collect();
@@ -224,11 +286,12 @@ impl AcceptedSet {
             }
             None => {}
         }
+        let filed = filed.iter().cloned().chain([entry.clone()]).collect();
+        *self.slot(&entry) = filed;
         self.customers
             .entry(entry.id.clone())
             .or_insert_with(|| Customer { keys: 0, retiring_event: EventGate::new(Instant::now()) })
             .keys += 1;
-        *filed = filed.iter().cloned().chain([entry]).collect();
         Inserted::New
     }
 
@@ -256,53 +319,52 @@ impl AcceptedSet {
         self.customers.contains_key(id)
     }
 
-    /// Marks `credentials` as retiring: still accepted, in their grace period. Says whether
-    /// they were accepted and not retiring before.
+    /// Marks `credential` as retiring: still accepted, in its grace period. Says whether it
+    /// was accepted and not retiring before.
     #[cfg(feature = "rotation")]
-    pub(crate) fn retire(&mut self, credentials: &Credentials) -> bool {
-        let payload = credentials.encoded_payload();
-        let Some(filed) = self.by_hash.get_mut(&self.hash(payload.as_bytes())) else { return false };
-        if !filed.iter().any(|known| !known.retiring && *known.payload == payload) {
-            return false;
+    pub(crate) fn retire(&mut self, credential: &AcceptedCredential) -> bool {
+        let entry = AcceptedEntry::new(credential);
+        let filed = self.slot(&entry);
+        let changed = filed.iter().any(|known| !known.retiring && known.check == entry.check);
+        if changed {
+            let retiring = |known: &AcceptedEntry| known.retiring || known.check == entry.check;
+            *filed = filed
+                .iter()
+                .map(|known| AcceptedEntry { retiring: retiring(known), ..known.clone() })
+                .collect();
         }
-        let retiring = |known: &AcceptedEntry| known.retiring || *known.payload == payload;
-        *filed =
-            filed.iter().map(|known| AcceptedEntry { retiring: retiring(known), ..known.clone() }).collect();
-        true
+        self.drop_empty_slot(&entry);
+        changed
     }
 
-    /// Removes every entry for which `gone(id, payload)` holds; returns how many.
+    /// Removes every entry whose ID `gone` says is gone; returns how many.
     #[cfg(feature = "rotation")]
-    pub(crate) fn remove_where(&mut self, gone: impl Fn(&str, &[u8]) -> bool) -> usize {
+    pub(crate) fn remove_where(&mut self, gone: impl Fn(&str) -> bool) -> usize {
         let mut removed = Vec::new();
-        self.by_hash.retain(|_, filed| {
+        let mut sort_out = |filed: &mut Arc<[AcceptedEntry]>| {
             let (went, kept): (Vec<AcceptedEntry>, Vec<AcceptedEntry>) =
-                filed.iter().cloned().partition(|entry| gone(&entry.id, entry.payload.as_bytes()));
+                filed.iter().cloned().partition(|entry| gone(&entry.id));
             if !went.is_empty() {
                 removed.extend(went);
                 *filed = kept.into();
             }
             !filed.is_empty()
-        });
+        };
+        self.by_hash.retain(|_, filed| sort_out(filed));
+        self.digests.retain(|_, filed| sort_out(filed));
         removed.iter().for_each(|entry| self.forget(entry));
         removed.len()
     }
 
-    /// Removes `credentials` (this ID with this secret); says whether they were there.
+    /// Removes `credential` (this ID with this secret or digest); says whether it was there.
     #[cfg(feature = "rotation")]
-    pub(crate) fn remove(&mut self, credentials: &Credentials) -> bool {
-        let payload = credentials.encoded_payload();
-        let hash = self.hash(payload.as_bytes());
-        let Some(filed) = self.by_hash.get_mut(&hash) else {
-            return false;
-        };
+    pub(crate) fn remove(&mut self, credential: &AcceptedCredential) -> bool {
+        let entry = AcceptedEntry::new(credential);
+        let filed = self.slot(&entry);
         let (went, kept): (Vec<AcceptedEntry>, Vec<AcceptedEntry>) =
-            filed.iter().cloned().partition(|entry| *entry.payload == payload);
-        if kept.is_empty() {
-            self.by_hash.remove(&hash);
-        } else {
-            *filed = kept.into();
-        }
+            filed.iter().cloned().partition(|known| known.check == entry.check);
+        *filed = kept.into();
+        self.drop_empty_slot(&entry);
         went.iter().for_each(|entry| self.forget(entry));
         !went.is_empty()
     }
@@ -312,7 +374,7 @@ impl AcceptedSet {
     pub(crate) fn summary(&self) -> Summary {
         let mut first: Vec<Arc<str>> = Vec::with_capacity(Summary::SHOWN + 1);
         let mut count = 0;
-        for entry in self.by_hash.values().flat_map(|filed| filed.iter()) {
+        for entry in self.entries() {
             count += 1;
             // Kept in order, and cut back to the first few each time.
             first.insert(first.partition_point(|id| **id <= *entry.id), entry.id.clone());
@@ -341,11 +403,11 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, secret: &str) -> AcceptedEntry {
-        AcceptedEntry::new(&Credentials::new(id, secret).unwrap())
+        AcceptedEntry::new(&AcceptedCredential::new(id, secret).unwrap())
     }
 
     fn payload(id: &str, secret: &str) -> Zeroizing<String> {
-        Credentials::new(id, secret).unwrap().encoded_payload()
+        encode_payload(id, secret)
     }
 
     #[test]
@@ -367,11 +429,11 @@ mod tests {
         let mut set = AcceptedSet::with_entries([entry("a", "one"), entry("a", "two"), entry("b", "one")]);
         assert_eq!(set.insert(entry("a", "one")), Inserted::Known, "a key already there counts once");
         assert_eq!(set.id_count(), 2);
-        assert!(set.remove(&Credentials::new("a", "one").unwrap()));
+        assert!(set.remove(&AcceptedCredential::new("a", "one").unwrap()));
         assert_eq!(set.ids(), ["a", "b"]);
-        assert_eq!(set.remove_where(|id, _| id == "a"), 1);
+        assert_eq!(set.remove_where(|id| id == "a"), 1);
         assert_eq!(set.ids(), ["b"]);
-        assert!(set.remove(&Credentials::new("b", "one").unwrap()));
+        assert!(set.remove(&AcceptedCredential::new("b", "one").unwrap()));
         assert_eq!(set.id_count(), 0);
     }
 
@@ -400,14 +462,14 @@ mod tests {
         assert_eq!(set.insert(entry("a", "one")), Inserted::New);
         assert_eq!(set.insert(entry("a", "one")), Inserted::Known);
         assert_eq!(set.insert(entry("a", "two")), Inserted::New);
-        assert!(set.retire(&Credentials::new("a", "two").unwrap()));
-        assert!(!set.retire(&Credentials::new("a", "two").unwrap()), "retiring already");
-        assert!(!set.retire(&Credentials::new("a", "three").unwrap()), "not accepted");
+        assert!(set.retire(&AcceptedCredential::new("a", "two").unwrap()));
+        assert!(!set.retire(&AcceptedCredential::new("a", "two").unwrap()), "retiring already");
+        assert!(!set.retire(&AcceptedCredential::new("a", "three").unwrap()), "not accepted");
         assert_eq!(set.insert(entry("a", "two")), Inserted::NoLongerRetiring);
-        assert!(set.remove(&Credentials::new("a", "one").unwrap()));
-        assert!(!set.remove(&Credentials::new("a", "one").unwrap()));
+        assert!(set.remove(&AcceptedCredential::new("a", "one").unwrap()));
+        assert!(!set.remove(&AcceptedCredential::new("a", "one").unwrap()));
         assert_eq!(set.ids(), ["a"]);
-        assert_eq!(set.remove_where(|id, _| id == "a"), 1);
+        assert_eq!(set.remove_where(|id| id == "a"), 1);
         assert!(set.by_hash.is_empty());
     }
 
@@ -422,7 +484,7 @@ mod tests {
             let payload = &long[..len];
             let entry = AcceptedEntry {
                 id: "id".into(),
-                payload: Arc::new(Zeroizing::new(String::from_utf8(payload.to_vec()).unwrap())),
+                check: Check::Payload(Arc::new(Zeroizing::new(String::from_utf8(payload.to_vec()).unwrap()))),
                 retiring: false,
             };
             let set = AcceptedSet::with_entries([entry]);
@@ -469,9 +531,9 @@ mod tests {
         let hash = set.hash(payload("a", "one").as_bytes());
         let filed = set.by_hash.get_mut(&hash).unwrap();
         *filed = [entry("b", "two")].into_iter().chain(filed.iter().cloned()).collect();
-        assert_eq!(set.remove_where(|id, _| id == "b"), 1);
+        assert_eq!(set.remove_where(|id| id == "b"), 1);
         assert_eq!(set.ids(), ["a"]);
-        assert!(set.remove(&Credentials::new("a", "one").unwrap()));
+        assert!(set.remove(&AcceptedCredential::new("a", "one").unwrap()));
         assert!(set.by_hash.is_empty());
     }
 

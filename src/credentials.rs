@@ -150,27 +150,20 @@ impl Credentials {
         self.id == other.id && *self.secret == *other.secret
     }
 
-    /// The ID and the secret, to sort a set of credentials by. Not constant-time either.
-    pub(crate) fn key(&self) -> (&str, &str) {
-        (&self.id, &self.secret)
-    }
-
     /// The certificate ID. Not a secret: it is what the server reports back as the caller.
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// The secret key, for digesting it.
+    #[cfg_attr(not(feature = "digest"), allow(dead_code))]
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+
     /// The base64 payload, `base64("<id>:<secret>")`, in buffers that are zeroized on drop.
     pub(crate) fn encoded_payload(&self) -> Zeroizing<String> {
-        let mut plain = Zeroizing::new(String::with_capacity(self.id.len() + 1 + self.secret.len()));
-        plain.push_str(&self.id);
-        plain.push(':');
-        plain.push_str(&self.secret);
-        let mut encoded = Zeroizing::new(String::new());
-        // Sized up front so the buffer never reallocates and leaves a copy behind.
-        encoded.reserve_exact(base64::encoded_len(plain.len(), true).unwrap_or(0));
-        base64::engine::general_purpose::STANDARD.encode_string(plain.as_bytes(), &mut encoded);
-        encoded
+        encode_payload(&self.id, &self.secret)
     }
 
     /// The complete header value, `"<scheme> <payload>"`, marked sensitive: for clients outside
@@ -181,6 +174,19 @@ impl Credentials {
     pub fn header_value(&self, scheme: Scheme) -> HeaderValue {
         header_value(scheme, &self.encoded_payload())
     }
+}
+
+/// `base64("<id>:<secret>")`, in buffers that are zeroized on drop.
+pub(crate) fn encode_payload(id: &str, secret: &str) -> Zeroizing<String> {
+    let mut plain = Zeroizing::new(String::with_capacity(id.len() + 1 + secret.len()));
+    plain.push_str(id);
+    plain.push(':');
+    plain.push_str(secret);
+    let mut encoded = Zeroizing::new(String::new());
+    // Sized up front so the buffer never reallocates and leaves a copy behind.
+    encoded.reserve_exact(base64::encoded_len(plain.len(), true).unwrap_or(0));
+    base64::engine::general_purpose::STANDARD.encode_string(plain.as_bytes(), &mut encoded);
+    encoded
 }
 
 /// `"<scheme> <payload>"` as a sensitive header value whose clones never allocate.
@@ -201,6 +207,168 @@ fn header_value(scheme: Scheme, payload: &str) -> HeaderValue {
 /// The length of `"<scheme> <base64 of payload_len bytes>"`.
 fn header_value_len(scheme: Scheme, payload_len: usize) -> usize {
     scheme.as_str().len() + 1 + payload_len.div_ceil(3) * 4
+}
+
+/// What a server holds to accept one credential: the certificate ID with its secret, or, with
+/// the `digest` feature, with only the SHA-256 digest of `"<id>:<secret>"`, so that the server
+/// holds no secret at all.
+///
+/// Parses from `"<id>:<secret>"` or `"<id>:{SHA256}<64 hex digits>"`, a line of
+/// [`CredentialSetSource::lines`](crate::CredentialSetSource::lines); [`new`](Self::new) takes
+/// the two halves, as a file per ID holds them. The digest is what
+/// `printf '%s' '<id>:<secret>' | sha256sum` prints: see the
+/// [validator's docs](crate::validate#credentials-held-by-digest) for what it protects.
+///
+/// ```
+/// use jocloud_auth::{AcceptedCredential, Credentials};
+///
+/// let secret: AcceptedCredential = "qawsedrftg:abcdefghijk".parse()?;
+/// assert!(!secret.is_digest());
+/// let from_client: AcceptedCredential = Credentials::new("qawsedrftg", "abcdefghijk")?.into();
+/// assert_eq!(from_client.id(), secret.id());
+/// # Ok::<(), jocloud_auth::InvalidCredentials>(())
+/// ```
+#[derive(Clone)]
+pub struct AcceptedCredential {
+    id: String,
+    held: Held,
+}
+
+/// How a server knows a credential.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Held {
+    Secret(Zeroizing<String>),
+    /// SHA-256 of `"<id>:<secret>"`.
+    Sha256([u8; 32]),
+}
+
+impl Held {
+    /// Its kind and bytes: what a set of credentials is sorted by.
+    fn order(&self) -> (u8, &[u8]) {
+        match self {
+            Held::Secret(secret) => (0, secret.as_bytes()),
+            Held::Sha256(digest) => (1, digest),
+        }
+    }
+}
+
+/// Not constant-time: for keys read from a file, never for checking a request.
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What marks a value as a digest: `{SHA256}`, as htpasswd's `{SHA}` marks its own.
+const SHA256_MARK: &str = "{SHA256}";
+
+impl AcceptedCredential {
+    /// A certificate ID with `value`: its secret key, or `{SHA256}` and the 64 hex digits of
+    /// the SHA-256 digest of `"<id>:<secret>"`.
+    ///
+    /// # Errors
+    ///
+    /// What [`Credentials::new`] refuses; for a digest, [`InvalidCredentials::MalformedDigest`]
+    /// or, without the `digest` feature, [`InvalidCredentials::DigestNotEnabled`]. A value that
+    /// starts with `{SHA256}` is always a digest entry, never a secret.
+    pub fn new(id: impl Into<String>, value: impl Into<String>) -> Result<Self, InvalidCredentials> {
+        let mut value = Zeroizing::new(value.into());
+        let Some(hex) = value.strip_prefix(SHA256_MARK) else {
+            // Moved, not copied: one buffer holds the secret, and it is zeroized either way.
+            return Ok(Credentials::new(id, std::mem::take(&mut *value))?.into());
+        };
+        let id = id.into();
+        check_part(&id, Part::Id)?;
+        if id.contains(':') {
+            return Err(InvalidCredentials::IdContainsColon);
+        }
+        let digest = parse_hex(hex).ok_or(InvalidCredentials::MalformedDigest)?;
+        if !cfg!(feature = "digest") {
+            return Err(InvalidCredentials::DigestNotEnabled);
+        }
+        Ok(Self { id, held: Held::Sha256(digest) })
+    }
+
+    /// The certificate ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether the server holds only a digest of this credential.
+    pub fn is_digest(&self) -> bool {
+        matches!(self.held, Held::Sha256(_))
+    }
+
+    pub(crate) fn held(&self) -> &Held {
+        &self.held
+    }
+
+    /// `id`, held by `digest`.
+    #[cfg_attr(not(feature = "digest"), allow(dead_code))]
+    pub(crate) fn with_digest(id: &str, digest: [u8; 32]) -> Self {
+        Self { id: id.to_owned(), held: Held::Sha256(digest) }
+    }
+
+    /// The ID and what is held, to sort a set of credentials by. Not constant-time: for keys
+    /// read from a file, never for checking a request.
+    pub(crate) fn key(&self) -> (&str, &Held) {
+        (&self.id, &self.held)
+    }
+}
+
+/// 64 hex digits, either case, as 32 bytes.
+fn parse_hex(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    let mut digest = [0; 32];
+    for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(digest)
+}
+
+impl From<Credentials> for AcceptedCredential {
+    fn from(credentials: Credentials) -> Self {
+        Self { id: credentials.id, held: Held::Secret(credentials.secret) }
+    }
+}
+
+impl From<&Credentials> for AcceptedCredential {
+    fn from(credentials: &Credentials) -> Self {
+        credentials.clone().into()
+    }
+}
+
+impl From<&AcceptedCredential> for AcceptedCredential {
+    fn from(credential: &AcceptedCredential) -> Self {
+        credential.clone()
+    }
+}
+
+impl FromStr for AcceptedCredential {
+    type Err = InvalidCredentials;
+
+    /// Parses `"<id>:<secret>"` or `"<id>:{SHA256}<hex>"`, split at the first `:`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (id, value) = s.split_once(':').ok_or(InvalidCredentials::MissingSeparator)?;
+        Self::new(id, value)
+    }
+}
+
+impl fmt::Debug for AcceptedCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = if self.is_digest() { "[sha256 digest]" } else { "[redacted secret]" };
+        f.debug_struct("AcceptedCredential").field("id", &self.id).field("held", &held).finish()
+    }
 }
 
 /// A credential encoded for the client: its ID and its header value for each scheme, so that

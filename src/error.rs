@@ -48,6 +48,10 @@ pub enum InvalidCredentials {
     },
     /// An `"id:secret"` string has no `:`.
     MissingSeparator,
+    /// A value that starts with `{SHA256}` (a digest entry) is not followed by 64 hex digits.
+    MalformedDigest,
+    /// A digest entry, where this build accepts none: it needs the `digest` feature.
+    DigestNotEnabled,
 }
 
 impl InvalidCredentials {
@@ -59,6 +63,7 @@ impl InvalidCredentials {
             | Self::ControlCharacter(part)
             | Self::InvisibleCharacter(part) => Some(part),
             Self::IdContainsColon => Some(Part::Id),
+            Self::MalformedDigest | Self::DigestNotEnabled => Some(Part::Secret),
             Self::TooLong { .. } | Self::MissingSeparator => None,
         }
     }
@@ -86,6 +91,10 @@ impl InvalidCredentials {
                 write!(f, "the token would be longer than the {max_header_bytes}-byte header limit")
             }
             Self::MissingSeparator => f.write_str("expected \"<id>:<secret>\", found no ':'"),
+            Self::MalformedDigest => f.write_str("a digest entry is {SHA256} and 64 hex digits"),
+            Self::DigestNotEnabled => {
+                f.write_str("a digest entry ({SHA256}), which needs jocloud-auth's `digest` feature")
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    credentials::Credentials,
+    credentials::AcceptedCredential,
     follow::{spawn, Feed, FollowError, FollowOptions, Follower, Reload},
     live::{LiveCredentialSet, SetChange, WeakSet},
     source::{CredentialSetSource, Seen},
@@ -68,22 +68,22 @@ impl LiveCredentialSet {
     }
 }
 
-/// A server's set, as a version of credentials sorted by [`Credentials::key`], each once.
+/// A server's set, as a version of credentials sorted by `AcceptedCredential::key`, each once.
 struct SetFeed {
     set: WeakSet,
     grace: Duration,
     /// A source of one credential: a replaced key retires whatever its ID.
     one: bool,
     /// The keys replaced within their grace period, and when it ends (`None`: never).
-    retiring: Vec<(Credentials, Option<Instant>)>,
+    retiring: Vec<(AcceptedCredential, Option<Instant>)>,
 }
 
 /// What is in `new` and not in `old`, and what is in `old` and not in `new`: one walk along
-/// both, as each is sorted by [`Credentials::key`].
+/// both, as each is sorted by `AcceptedCredential::key`.
 fn difference<'a>(
-    old: &'a [Credentials],
-    new: &'a [Credentials],
-) -> (Vec<&'a Credentials>, Vec<&'a Credentials>) {
+    old: &'a [AcceptedCredential],
+    new: &'a [AcceptedCredential],
+) -> (Vec<&'a AcceptedCredential>, Vec<&'a AcceptedCredential>) {
     let (mut added, mut gone) = (Vec::new(), Vec::new());
     let (mut old, mut new) = (old.iter().peekable(), new.iter().peekable());
     loop {
@@ -104,22 +104,22 @@ fn difference<'a>(
 }
 
 impl Reload {
-    /// The change from `old` to `new`, each sorted by [`Credentials::key`], given the keys
+    /// The change from `old` to `new`, each sorted by `AcceptedCredential::key`, given the keys
     /// that are in one of them only.
     fn between<'a>(
-        old: &'a [Credentials],
-        new: &'a [Credentials],
-        differ: impl Iterator<Item = &'a Credentials>,
+        old: &'a [AcceptedCredential],
+        new: &'a [AcceptedCredential],
+        differ: impl Iterator<Item = &'a AcceptedCredential>,
     ) -> Self {
-        let ids = |version: &'a [Credentials]| {
-            let mut ids: Vec<&'a str> = version.iter().map(Credentials::id).collect();
+        let ids = |version: &'a [AcceptedCredential]| {
+            let mut ids: Vec<&'a str> = version.iter().map(AcceptedCredential::id).collect();
             ids.dedup();
             ids
         };
         let (old_ids, new_ids) = (ids(old), ids(new));
         let kept = new_ids.iter().filter(|id| old_ids.binary_search(id).is_ok()).count();
         let mut replaced: Vec<&str> =
-            differ.map(Credentials::id).filter(|id| holds_id(old, id) && holds_id(new, id)).collect();
+            differ.map(AcceptedCredential::id).filter(|id| holds_id(old, id) && holds_id(new, id)).collect();
         replaced.sort_unstable();
         replaced.dedup();
         Self {
@@ -131,22 +131,27 @@ impl Reload {
     }
 }
 
-fn holds(version: &[Credentials], credentials: &Credentials) -> bool {
+fn holds(version: &[AcceptedCredential], credentials: &AcceptedCredential) -> bool {
     version.binary_search_by(|known| known.key().cmp(&credentials.key())).is_ok()
 }
 
-fn holds_id(version: &[Credentials], id: &str) -> bool {
+fn holds_id(version: &[AcceptedCredential], id: &str) -> bool {
     version.binary_search_by(|known| known.id().cmp(id)).is_ok()
 }
 
 impl Feed for SetFeed {
-    type Version = Vec<Credentials>;
+    type Version = Vec<AcceptedCredential>;
 
-    fn same(one: &Vec<Credentials>, other: &Vec<Credentials>) -> bool {
-        one.len() == other.len() && one.iter().zip(other).all(|(one, other)| one.same_as(other))
+    fn same(one: &Vec<AcceptedCredential>, other: &Vec<AcceptedCredential>) -> bool {
+        one.len() == other.len() && one.iter().zip(other).all(|(one, other)| one.key() == other.key())
     }
 
-    fn publish(&mut self, old: &Vec<Credentials>, new: &Vec<Credentials>, now: Instant) -> Option<Reload> {
+    fn publish(
+        &mut self,
+        old: &Vec<AcceptedCredential>,
+        new: &Vec<AcceptedCredential>,
+        now: Instant,
+    ) -> Option<Reload> {
         let set = self.set.upgrade()?;
         let (added, replaced) = difference(old, new);
         let reload = Reload::between(old, new, added.iter().chain(&replaced).copied());
@@ -199,6 +204,7 @@ mod tests {
 
     use super::*;
     use crate::{
+        credentials::Credentials,
         error::{LoadError, LoadProblem},
         follow::Step,
         source::Read,
@@ -223,15 +229,15 @@ mod tests {
     }
 
     /// A read of a source of many credentials, as `load_unless_seen` gives it.
-    fn version(keys: &[(&str, &str)]) -> Result<Read<Vec<Credentials>>, LoadError> {
-        let mut version: Vec<Credentials> =
-            keys.iter().map(|(id, secret)| Credentials::new(*id, *secret).unwrap()).collect();
+    fn version(keys: &[(&str, &str)]) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
+        let mut version: Vec<AcceptedCredential> =
+            keys.iter().map(|(id, secret)| AcceptedCredential::new(*id, *secret).unwrap()).collect();
         version.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
         Ok(Read::Version(version))
     }
 
     /// A read of a source of one credential with this secret.
-    fn one(secret: &str) -> Result<Read<Vec<Credentials>>, LoadError> {
+    fn one(secret: &str) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
         version(&[("id", secret)])
     }
 

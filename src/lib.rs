@@ -51,6 +51,8 @@
 //! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
 //! - `reqwest` (feature `reqwest`): a reqwest-middleware client that carries the token, built
 //!   in one call with the redirect policy that keeps the token inside its scope.
+//! - [`AcceptedCredential`]: what a server accepts, a secret or (feature `digest`) only the
+//!   SHA-256 digest of `id:secret`.
 //!
 //! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
 //! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.
@@ -111,6 +113,9 @@ pub mod retry;
 #[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
 pub mod trace_id;
 
+#[cfg(feature = "digest")]
+mod digest;
+
 #[cfg(feature = "tower")]
 mod builder;
 
@@ -118,7 +123,7 @@ mod builder;
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub mod reqwest;
 
-pub use credentials::{Credentials, Scheme, TOKEN_HEADER};
+pub use credentials::{AcceptedCredential, Credentials, Scheme, TOKEN_HEADER};
 pub use error::{InvalidCredentials, InvalidHost, LoadError, LoadProblem, ParseSchemeError, Part};
 pub use source::{CredentialSetSource, CredentialsSource};
 
@@ -138,6 +143,7 @@ pub use builder::ServiceBuilderExt;
     feature = "trace-id",
     feature = "axum",
     feature = "reqwest",
-    feature = "tower"
+    feature = "tower",
+    feature = "digest"
 ))]
 pub struct ReadmeDoctests;

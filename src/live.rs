@@ -12,7 +12,7 @@ use http::HeaderValue;
 
 use crate::{
     accepted::{AcceptedEntry, AcceptedSet, Inserted},
-    credentials::{Credentials, EncodedToken, Scheme},
+    credentials::{AcceptedCredential, Credentials, EncodedToken, Scheme},
 };
 
 /// A client key that can be replaced while services use it. Cloning gives another handle to
@@ -231,25 +231,28 @@ struct SetShared {
 }
 
 impl LiveCredentialSet {
-    /// Starts with `credentials` (possibly none: then every request is rejected).
-    pub fn new<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let set = AcceptedSet::with_entries(credentials.into_iter().map(AcceptedEntry::new));
+    /// Starts with `credentials` (possibly none: then every request is rejected): each a
+    /// [`Credentials`], or an [`AcceptedCredential`] held by secret or by digest.
+    pub fn new<C: Into<AcceptedCredential>>(credentials: impl IntoIterator<Item = C>) -> Self {
+        let set = AcceptedSet::with_entries(credentials.into_iter().map(|c| AcceptedEntry::new(&c.into())));
         Self { shared: Arc::new(SetShared { current: ArcSwap::from_pointee(set), writers: Mutex::new(()) }) }
     }
 
     /// Accepts `credentials` too. Returns `false` if they were accepted already.
-    pub fn insert(&self, credentials: &Credentials) -> bool {
+    pub fn insert(&self, credential: impl Into<AcceptedCredential>) -> bool {
+        let entry = AcceptedEntry::new(&credential.into());
         self.update(|set| {
-            let inserted = set.insert(AcceptedEntry::new(credentials));
+            let inserted = set.insert(entry);
             (inserted == Inserted::New, inserted != Inserted::Known)
         })
     }
 
     /// Stops accepting `credentials` (this ID with this secret). Returns `false` if they were
     /// not accepted.
-    pub fn remove(&self, credentials: &Credentials) -> bool {
+    pub fn remove(&self, credential: impl Into<AcceptedCredential>) -> bool {
+        let credential = credential.into();
         self.update(|set| {
-            let removed = set.remove(credentials);
+            let removed = set.remove(&credential);
             (removed, removed)
         })
     }
@@ -262,7 +265,7 @@ impl LiveCredentialSet {
     /// key (or adds the customer back), so remove the customer from the source too.
     pub fn remove_id(&self, id: &str) -> usize {
         self.update(|set| {
-            let removed = set.remove_where(|accepted, _| accepted == id);
+            let removed = set.remove_where(|accepted| accepted == id);
             (removed, removed > 0)
         })
     }
@@ -282,14 +285,14 @@ impl LiveCredentialSet {
     pub(crate) fn apply(&self, change: SetChange<'_>) {
         self.update(|set| {
             let mut changed = false;
-            for credentials in change.insert {
-                changed |= set.insert(AcceptedEntry::new(credentials)) != Inserted::Known;
+            for credential in change.insert {
+                changed |= set.insert(AcceptedEntry::new(credential)) != Inserted::Known;
             }
-            for credentials in change.retire {
-                changed |= set.retire(credentials);
+            for credential in change.retire {
+                changed |= set.retire(credential);
             }
-            for credentials in &change.remove {
-                changed |= set.remove(credentials);
+            for credential in &change.remove {
+                changed |= set.remove(credential);
             }
             ((), changed)
         });
@@ -324,11 +327,11 @@ impl LiveCredentialSet {
 #[derive(Default)]
 pub(crate) struct SetChange<'a> {
     /// Keys to accept (again, if they were retiring).
-    pub(crate) insert: Vec<&'a Credentials>,
+    pub(crate) insert: Vec<&'a AcceptedCredential>,
     /// Keys still accepted, in their grace period.
-    pub(crate) retire: Vec<&'a Credentials>,
+    pub(crate) retire: Vec<&'a AcceptedCredential>,
     /// Keys to refuse.
-    pub(crate) remove: Vec<Credentials>,
+    pub(crate) remove: Vec<AcceptedCredential>,
 }
 
 /// A [`LiveCredentialSet`] that does not keep it alive.
@@ -388,18 +391,19 @@ mod tests {
         // Held, so that no later snapshot can take the address of an earlier one.
         let snapshot = || set.shared.current.load_full();
         let first = snapshot();
-        assert!(!set.insert(&key(0)) && Arc::ptr_eq(&snapshot(), &first), "accepted already");
-        assert!(!set.remove(&key(1)) && Arc::ptr_eq(&snapshot(), &first), "not accepted");
+        assert!(!set.insert(key(0)) && Arc::ptr_eq(&snapshot(), &first), "accepted already");
+        assert!(!set.remove(key(1)) && Arc::ptr_eq(&snapshot(), &first), "not accepted");
         assert!(set.remove_id("unknown") == 0 && Arc::ptr_eq(&snapshot(), &first));
-        set.apply(SetChange { retire: vec![&key(1)], ..SetChange::default() });
+        let one = AcceptedCredential::from(key(1));
+        set.apply(SetChange { retire: vec![&one], ..SetChange::default() });
         assert!(Arc::ptr_eq(&snapshot(), &first), "retiring what is not accepted");
-        assert!(set.insert(&key(1)));
+        assert!(set.insert(key(1)));
         let second = snapshot();
         assert!(!Arc::ptr_eq(&second, &first));
-        set.apply(SetChange { retire: vec![&key(1)], ..SetChange::default() });
+        set.apply(SetChange { retire: vec![&one], ..SetChange::default() });
         let third = snapshot();
         assert!(!Arc::ptr_eq(&third, &second), "a key now retiring");
-        assert!(!set.insert(&key(1)), "accepted already, no longer retiring");
+        assert!(!set.insert(key(1)), "accepted already, no longer retiring");
         assert!(!Arc::ptr_eq(&snapshot(), &third));
     }
 

@@ -13,7 +13,7 @@ use std::{
 use zeroize::Zeroizing;
 
 use crate::{
-    credentials::Credentials,
+    credentials::{AcceptedCredential, Credentials},
     error::{LoadError, LoadProblem, Part},
 };
 
@@ -196,15 +196,18 @@ impl CredentialSetSource {
     /// A [`LoadError::File`] naming the file or the directory the problem is in, as
     /// [`CredentialsSource::load`] gives them, and [`LoadProblem::InvalidLine`] for a bad line,
     /// [`LoadProblem::NoCredentials`] for a source that holds none.
-    pub fn load(&self) -> Result<Vec<Credentials>, LoadError> {
+    pub fn load(&self) -> Result<Vec<AcceptedCredential>, LoadError> {
         self.load_unless_seen(&mut Seen::default()).map(Read::first)
     }
 
     /// [`load`](Self::load), unless what is there is what `seen` holds of the last read: the
     /// same kubelet version, or a file of lines with the same content.
-    pub(crate) fn load_unless_seen(&self, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, LoadError> {
+    pub(crate) fn load_unless_seen(
+        &self,
+        seen: &mut Seen,
+    ) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
         let (path, read) = match &self.kind {
-            SetKind::One(source) => return Ok(Read::Version(vec![source.load()?])),
+            SetKind::One(source) => return Ok(Read::Version(vec![source.load()?.into()])),
             SetKind::Lines(path) => (path, read_lines(path, seen)),
             SetKind::Dir(dir) => (dir, read_dir_version(dir, seen)),
         };
@@ -271,7 +274,7 @@ fn in_file(path: &Path, problem: LoadProblem) -> LoadError {
 }
 
 /// The credentials of a file of lines, unless its content is what `seen` read last.
-fn read_lines(path: &Path, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, LoadError> {
+fn read_lines(path: &Path, seen: &mut Seen) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
     let text = read_named(path, path, MAX_LINES_FILE)?;
     let content = Last::Content(seen.hasher.hash_one(text.as_bytes()));
     if seen.last.as_ref() == Some(&content) {
@@ -283,7 +286,7 @@ fn read_lines(path: &Path, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, Lo
 }
 
 /// The credentials of a file of lines; a bad line is named by its number.
-fn parse_lines(text: &str) -> Result<Vec<Credentials>, LoadProblem> {
+fn parse_lines(text: &str) -> Result<Vec<AcceptedCredential>, LoadProblem> {
     let wanted = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
     (text.lines().zip(1..))
         .filter(|(line, _)| wanted(line))
@@ -324,7 +327,7 @@ fn read_in_version<T>(
 
 /// The credentials of a directory of files, unless it is a kubelet volume still at the
 /// version `seen` read last.
-fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Read<Vec<Credentials>>, LoadError> {
+fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
     let Some(version) = version_of(dir) else {
         seen.last = None;
         return read_entries(dir, dir).map(Read::Version);
@@ -339,7 +342,7 @@ fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Read<Vec<Credentials>
 }
 
 /// One credential per file in `from`, each named as the file of that name in `dir`.
-fn read_entries(from: &Path, dir: &Path) -> Result<Vec<Credentials>, LoadError> {
+fn read_entries(from: &Path, dir: &Path) -> Result<Vec<AcceptedCredential>, LoadError> {
     let io = |error: std::io::Error| in_file(dir, LoadProblem::Io(error.kind()));
     let mut credentials = Vec::new();
     for entry in std::fs::read_dir(from).map_err(io)? {
@@ -352,11 +355,12 @@ fn read_entries(from: &Path, dir: &Path) -> Result<Vec<Credentials>, LoadError> 
     Ok(credentials)
 }
 
-/// The credential whose ID is `name` and whose secret is in the file at `path`, named `named`.
-fn read_entry(path: &Path, named: &Path, name: &OsStr) -> Result<Credentials, LoadError> {
+/// The credential whose ID is `name` and whose secret (or digest) is in the file at `path`,
+/// named `named`.
+fn read_entry(path: &Path, named: &Path, name: &OsStr) -> Result<AcceptedCredential, LoadError> {
     let id = name.to_str().ok_or_else(|| in_file(named, LoadProblem::NotUnicode))?;
-    let secret = read_named(path, named, MAX_FILE)?;
-    Credentials::new(id, line(&secret)).map_err(|invalid| in_file(named, LoadProblem::Invalid(invalid)))
+    let value = read_named(path, named, MAX_FILE)?;
+    AcceptedCredential::new(id, line(&value)).map_err(|invalid| in_file(named, LoadProblem::Invalid(invalid)))
 }
 
 /// Both files of one version. In a kubelet volume (a `..data` symlink beside the files) they

@@ -79,6 +79,22 @@
 //! current span's `jocloud.caller_id`: declare it `tracing::field::Empty` in an outer span,
 //! such as tower-http's `TraceLayer`'s.
 //!
+//! # Credentials held by digest
+//!
+//! With the `digest` feature, a set may hold, for a certificate ID, the SHA-256 digest of
+//! `"<id>:<secret>"` instead of the secret ([`AcceptedCredential`], `id:{SHA256}<hex>` in a
+//! file of lines, `{SHA256}<hex>` in a file per ID): whoever reads the gateway's configuration
+//! (a backup, a dump, a role that may read its Secret) then cannot call as its customers. A
+//! token is decoded, the entry found by the ID it names, and the digests compared in constant
+//! time. Secrets and digests mix in one set, and follow, retire and revoke alike.
+//!
+//! SHA-256 is fast: it protects a secret that no one can guess, as jocloud's consoles and any
+//! generator of 128 random bits make them, and not one a person chose, which a stolen digest
+//! gives up to an offline search. The crate cannot tell the one from the other by its digest,
+//! so it takes digests of generated secrets only, by contract; a slow derivation with a cache
+//! of checked results (Caddy's bcrypt) would cost a request far more and keep a table of
+//! recent tokens' verdicts, for passwords this protocol does not have.
+//!
 //! # Security
 //!
 //! - The payload is compared in constant time with the one accepted credential filed under its
@@ -113,7 +129,7 @@ use tower_service::Service;
 
 use crate::{
     accepted::{AcceptedEntry, AcceptedSet},
-    credentials::{Credentials, Scheme, TOKEN_HEADER},
+    credentials::{AcceptedCredential, Credentials, Scheme, TOKEN_HEADER},
 };
 
 /// The certificate ID of an accepted request, put into its extensions by [`ValidateToken`].
@@ -309,11 +325,12 @@ impl ValidateTokenLayer {
 
     /// Accepts any of `credentials`, each reported as its own ID: for example the old and the
     /// new key of a certificate while clients move over, or one key per customer application.
-    /// Credentials given twice count once.
+    /// Each is a [`Credentials`] or an [`AcceptedCredential`], held by its secret or (feature
+    /// `digest`) by a digest only. Credentials given twice count once.
     ///
     /// An empty list gives a layer that rejects every request.
-    pub fn any_of<'a>(credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
-        let set = AcceptedSet::with_entries(credentials.into_iter().map(AcceptedEntry::new));
+    pub fn any_of<C: Into<AcceptedCredential>>(credentials: impl IntoIterator<Item = C>) -> Self {
+        let set = AcceptedSet::with_entries(credentials.into_iter().map(|c| AcceptedEntry::new(&c.into())));
         Self::with_accepted(Accepted::Static(Arc::new(set)))
     }
 
@@ -551,7 +568,7 @@ impl<S> ValidateToken<S> {
     }
 
     /// Wraps `inner`, accepting any of `credentials`. See [`ValidateTokenLayer::any_of`].
-    pub fn any_of<'a>(inner: S, credentials: impl IntoIterator<Item = &'a Credentials>) -> Self {
+    pub fn any_of<C: Into<AcceptedCredential>>(inner: S, credentials: impl IntoIterator<Item = C>) -> Self {
         ValidateTokenLayer::any_of(credentials).layer(inner)
     }
 

@@ -199,18 +199,18 @@ async fn cloud_recording_against_its_mock_through_rotations_in_each_order() {
         };
         send().await;
         // The server first: it learns "b", the client moves, the server forgets "a".
-        accepted.insert(&key("b"));
+        accepted.insert(key("b"));
         send().await;
         live.rotate(&key("b"));
         send().await;
-        accepted.remove(&key("a"));
+        accepted.remove(key("a"));
         send().await;
         // The client first: it sends "c", refused, and retries with "b" until the server learns "c".
         live.rotate(&key("c"));
         send().await;
-        accepted.insert(&key("c"));
+        accepted.insert(key("c"));
         send().await;
-        accepted.remove(&key("b"));
+        accepted.remove(key("b"));
         send().await;
         let statuses = statuses.lock().unwrap();
         assert_eq!(statuses.len(), 140);

@@ -174,7 +174,7 @@ async fn cloud_recording_accepts_what_its_client_sends() {
 
 #[tokio::test]
 async fn an_empty_accepted_set_rejects_everything() {
-    let layer = ValidateTokenLayer::any_of([]);
+    let layer = ValidateTokenLayer::any_of(Vec::<Credentials>::new());
     let request =
         Request::post("/app/1/v1/image/sync").header("token", VENDOR_TOKEN).body(axum::body::Body::empty());
     assert_eq!(app(layer).oneshot(request.unwrap()).await.unwrap().status(), StatusCode::UNAUTHORIZED);

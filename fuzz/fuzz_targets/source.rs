@@ -1,15 +1,22 @@
 //! Loading credentials from file contents: exactly what `Credentials::from_str` accepts after
 //! one trailing newline is stripped; errors name the file, never the content. The same contents
-//! as a file of lines: every line that is not blank or a comment is loaded, or the first that is
-//! not valid is named by its number.
+//! as a file of lines: every line that is not blank or a comment is loaded (a validator of the
+//! set accepts each secret line's token), each once, or the first that is not valid (as
+//! `AcceptedCredential::from_str` says: a secret, or a digest entry, which this build refuses)
+//! is named by its number.
 #![no_main]
 
-use std::io::Write;
+mod common;
 
+use std::{collections::BTreeSet, io::Write};
+
+use http::{Request, Response};
 use jocloud_auth::{
-    CredentialSetSource, Credentials, CredentialsSource, InvalidCredentials, LoadError, LoadProblem, Scheme,
+    validate::ValidateTokenLayer, AcceptedCredential, CredentialSetSource, Credentials, CredentialsSource,
+    InvalidCredentials, LoadError, LoadProblem, Scheme, TOKEN_HEADER,
 };
 use libfuzzer_sys::fuzz_target;
+use tower::{Layer, ServiceExt};
 
 fuzz_target!(|contents: Vec<u8>| {
     let mut file = tempfile_path();
@@ -41,23 +48,35 @@ fuzz_target!(|contents: Vec<u8>| {
 
 fn check_lines(path: &std::path::Path, contents: &[u8]) {
     let wanted = |line: &&str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
-    let value = |credentials: &Credentials| credentials.header_value(Scheme::Base);
     match (CredentialSetSource::lines(path).load(), std::str::from_utf8(contents)) {
         (Ok(set), Ok(text)) => {
-            let lines: Vec<Credentials> =
-                text.lines().filter(wanted).map(|line| line.parse().unwrap()).collect();
-            assert!(!set.is_empty() && set.len() <= lines.len());
-            assert!(lines.iter().all(|line| set.iter().any(|loaded| value(loaded) == value(line))));
-            assert!(set
-                .windows(2)
-                .all(|pair| pair[0].id() <= pair[1].id() && value(&pair[0]) != value(&pair[1])));
+            let lines: Vec<&str> = text.lines().filter(wanted).collect();
+            // Each distinct credential once: an ID with the same secret.
+            let distinct: BTreeSet<(&str, &str)> =
+                lines.iter().map(|line| line.split_once(':').unwrap()).collect();
+            assert_eq!(set.len(), distinct.len());
+            assert!(set.windows(2).all(|pair| pair[0].id() <= pair[1].id()));
+            let validator = ValidateTokenLayer::any_of(&set);
+            for line in lines {
+                let credentials: Credentials = line.parse().unwrap();
+                let request = Request::get("/")
+                    .header(TOKEN_HEADER, credentials.header_value(Scheme::Base))
+                    .body(())
+                    .unwrap();
+                let inner = tower::service_fn(|_: Request<()>| {
+                    std::future::ready(Ok::<_, std::convert::Infallible>(Response::new(bytes::Bytes::new())))
+                });
+                let response = common::now(validator.clone().layer(inner).oneshot(request)).unwrap();
+                assert_eq!(response.status(), 200, "{line}");
+            }
         }
         (Err(LoadError::File { problem: LoadProblem::InvalidLine { line, invalid }, .. }), Ok(text)) => {
             let numbered: Vec<(usize, &str)> =
                 (1..).zip(text.lines()).filter(|(_, line)| wanted(line)).collect();
-            let first_bad = numbered.iter().find(|(_, line)| line.parse::<Credentials>().is_err()).unwrap();
+            let parse = |line: &str| line.parse::<AcceptedCredential>().map(drop);
+            let first_bad = numbered.iter().find(|(_, line)| parse(line).is_err()).unwrap();
             assert_eq!(first_bad.0, line);
-            assert_eq!(first_bad.1.parse::<Credentials>().unwrap_err(), invalid);
+            assert_eq!(parse(first_bad.1).unwrap_err(), invalid);
         }
         (Err(LoadError::File { problem: LoadProblem::NoCredentials, .. }), Ok(text)) => {
             assert_eq!(text.lines().filter(wanted).count(), 0)
