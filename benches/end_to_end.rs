@@ -35,8 +35,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use jocloud_auth::{
-    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, Credentials, LiveCredentials, Scheme,
-    TOKEN_HEADER,
+    token_auth::TokenAuthLayer, validate::ValidateTokenLayer, AcceptedCredential, Credentials,
+    LiveCredentials, Scheme, TOKEN_HEADER,
 };
 use jocloud_auth_benches::{accept_or_refuse, accepted, credentials, token};
 use tower::{Service, ServiceBuilder, ServiceExt};
@@ -59,6 +59,11 @@ const SETUPS: &[&str] = &[
     "server_tower_http_custom_1",
     "server_tower_http_hashmap_1",
     "server_tower_http_hashmap_10000",
+    "server_route_layer_digest_1",
+    "server_route_layer_digest_5",
+    "server_route_layer_digest_100000",
+    "server_digest_miss_first_byte",
+    "server_digest_miss_last_byte",
     "server_around_router_1",
     "server_tower_http_custom_around_router_1",
     "tls_client_baseline",
@@ -182,7 +187,9 @@ where
             .body(Full::new(Bytes::from_static(br#"{"data":{"url":"https://example.com/cat.png"}}"#)))
             .unwrap();
         let response = client.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{setup}");
+        // The digest setups that miss on purpose are refused; every other is accepted.
+        let expected = if setup.contains("_miss_") { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+        assert_eq!(response.status(), expected, "{setup}");
         response.into_body().collect().await.unwrap();
     }
 }
@@ -195,6 +202,17 @@ fn server(setup: &str) -> Router {
         "server_route_layer_5" => routes().route_layer(ValidateTokenLayer::any_of(accepted(5))),
         "server_route_layer_10000" => routes().route_layer(ValidateTokenLayer::any_of(accepted(10_000))),
         "server_route_layer_100000" => routes().route_layer(ValidateTokenLayer::any_of(accepted(100_000))),
+        "server_route_layer_digest_1" => routes().route_layer(ValidateTokenLayer::any_of(by_digest(1))),
+        "server_route_layer_digest_5" => routes().route_layer(ValidateTokenLayer::any_of(by_digest(5))),
+        "server_route_layer_digest_100000" => {
+            routes().route_layer(ValidateTokenLayer::any_of(by_digest(100_000)))
+        }
+        "server_digest_miss_first_byte" => {
+            routes().route_layer(ValidateTokenLayer::any_of([digest_off_by(0)]))
+        }
+        "server_digest_miss_last_byte" => {
+            routes().route_layer(ValidateTokenLayer::any_of([digest_off_by(31)]))
+        }
         "server_tower_http_custom_1" => routes().route_layer(custom(&one)),
         "server_tower_http_hashmap_1" => routes().route_layer(indexed(&one)),
         "server_tower_http_hashmap_10000" => routes().route_layer(indexed(&accepted(10_000))),
@@ -310,6 +328,23 @@ mod tls {
             .wrap_connector(http);
         Client::builder(TokioExecutor::new()).build(https)
     }
+}
+
+/// `accepted(n)`, each held by its digest only.
+fn by_digest(n: usize) -> Vec<AcceptedCredential> {
+    accepted(n).iter().map(AcceptedCredential::digest_of).collect()
+}
+
+/// The vendor's credential held by a digest one bit off in byte `at`: the token's digest
+/// differs from it there only.
+fn digest_off_by(at: usize) -> AcceptedCredential {
+    let line = AcceptedCredential::digest_of(&credentials()).digest_line().unwrap();
+    let (id, hex) = line.split_once(":{SHA256}").unwrap();
+    let mut bytes: Vec<u8> =
+        (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    bytes[at] ^= 1;
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{id}:{{SHA256}}{hex}").parse().unwrap()
 }
 
 /// tower-http's `ValidateRequestHeaderLayer::custom`: `==` against each accepted value, the

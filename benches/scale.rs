@@ -22,8 +22,8 @@ use std::{
 
 use http::{Request, Response, StatusCode};
 use jocloud_auth::{
-    validate::ValidateTokenLayer, CredentialSetSource, Credentials, FollowOptions, LiveCredentialSet, Scheme,
-    TOKEN_HEADER,
+    validate::ValidateTokenLayer, AcceptedCredential, CredentialSetSource, Credentials, FollowOptions,
+    LiveCredentialSet, Scheme, TOKEN_HEADER,
 };
 use tower::{Layer, ServiceExt};
 
@@ -207,11 +207,17 @@ fn main() {
         drop(copy);
         bytes
     };
+    let digests: Vec<AcceptedCredential> = credentials.iter().map(AcceptedCredential::digest_of).collect();
     drop(credentials);
+    let before = LIVE.load(Ordering::Relaxed);
+    let layer = ValidateTokenLayer::any_of(&digests);
+    let digest_set_bytes = LIVE.load(Ordering::Relaxed) - before;
+    drop((layer, digests));
     println!(
-        "memory: accepted set {} bytes per credential; a followed set also keeps the version it \
-         read, {} bytes per credential (ID {} and secret {} bytes long)",
+        "memory: accepted set {} bytes per credential ({} per credential held by digest); a followed \
+         set also keeps the version it read, {} bytes per credential (ID {} and secret {} bytes long)",
         set_bytes / CUSTOMERS as isize,
+        digest_set_bytes / CUSTOMERS as isize,
         credentials_bytes / CUSTOMERS as isize,
         id(0).len(),
         secret(0, 1).len(),

@@ -4,7 +4,7 @@
 use base64::{engine::general_purpose::STANDARD, DecodeSliceError, Engine as _};
 use constant_time_eq::constant_time_eq_32;
 use sha2::{Digest as _, Sha256};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{
     accepted::{AcceptedEntry, AcceptedSet, Check},
@@ -56,16 +56,23 @@ impl AcceptedSet {
         if self.digests.is_empty() {
             return None;
         }
-        let mut stack = Zeroizing::new([0u8; ON_THE_STACK]);
-        let heap: Zeroizing<Vec<u8>>;
-        let decoded: &[u8] = match STANDARD.decode_slice(presented, &mut stack[..]) {
-            Ok(len) => &stack[..len],
+        let mut stack = [0u8; ON_THE_STACK];
+        match STANDARD.decode_slice(presented, &mut stack) {
+            // Only the bytes written are wiped: the whole buffer would cost hundreds more.
+            Ok(len) => self.find_digest_of(Wiped(&mut stack[..len]).0),
             Err(DecodeSliceError::OutputSliceTooSmall) => {
-                heap = Zeroizing::new(STANDARD.decode(presented).ok()?);
-                &heap
+                stack.zeroize();
+                self.find_digest_of(&Zeroizing::new(STANDARD.decode(presented).ok()?))
             }
-            Err(DecodeSliceError::DecodeError(_)) => return None,
-        };
+            Err(DecodeSliceError::DecodeError(_)) => {
+                stack.zeroize();
+                None
+            }
+        }
+    }
+
+    /// The entry holding the digest of `decoded`, `"<id>:<secret>"`.
+    fn find_digest_of(&self, decoded: &[u8]) -> Option<&AcceptedEntry> {
         let colon = decoded.iter().position(|&byte| byte == b':')?;
         let filed = self.digests.get(std::str::from_utf8(&decoded[..colon]).ok()?)?;
         let digest: [u8; 32] = Sha256::digest(decoded).into();
@@ -76,5 +83,14 @@ impl AcceptedSet {
             }
         }
         found
+    }
+}
+
+/// Bytes zeroized when dropped.
+struct Wiped<'a>(&'a mut [u8]);
+
+impl Drop for Wiped<'_> {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
