@@ -56,8 +56,16 @@ impl AcceptedSet {
         if self.digests.is_empty() {
             return None;
         }
-        let mut stack = [0u8; ON_THE_STACK];
-        match STANDARD.decode_slice(presented, &mut stack) {
+        self.find_digest_with(presented, &mut [0u8; ON_THE_STACK])
+    }
+
+    /// [`find_digest`](Self::find_digest), decoding into `stack`, which it leaves zeroed.
+    fn find_digest_with<'s>(
+        &'s self,
+        presented: &[u8],
+        stack: &mut [u8; ON_THE_STACK],
+    ) -> Option<&'s AcceptedEntry> {
+        match STANDARD.decode_slice(presented, &mut stack[..]) {
             // Only the bytes written are wiped: the whole buffer would cost hundreds more.
             Ok(len) => self.find_digest_of(Wiped(&mut stack[..len]).0),
             Err(DecodeSliceError::OutputSliceTooSmall) => {
@@ -92,5 +100,35 @@ struct Wiped<'a>(&'a mut [u8]);
 impl Drop for Wiped<'_> {
     fn drop(&mut self) {
         self.0.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The token a request presented, decoded to find its digest, is zeroed after, accepted or
+    /// not, on the stack and on the heap.
+    #[test]
+    fn the_decoded_token_is_wiped() {
+        let credentials = Credentials::new("cust000001", "s3cr3t-generated").unwrap();
+        let set =
+            AcceptedSet::with_entries([AcceptedEntry::new(&AcceptedCredential::digest_of(&credentials))]);
+        for (secret, accepted) in [("s3cr3t-generated", true), ("not-the-secret", false)] {
+            let presented = Credentials::new("cust000001", secret).unwrap().encoded_payload();
+            let mut stack = [0u8; ON_THE_STACK];
+            assert_eq!(
+                set.find_digest_with(presented.as_bytes(), &mut stack).is_some(),
+                accepted,
+                "{secret}"
+            );
+            assert_eq!(stack, [0; ON_THE_STACK], "{secret}: wiped");
+        }
+        let long = Credentials::new("cust000001", "s".repeat(ON_THE_STACK)).unwrap().encoded_payload();
+        let mut stack = [0u8; ON_THE_STACK];
+        assert!(set.find_digest_with(long.as_bytes(), &mut stack).is_none());
+        assert_eq!(stack, [0; ON_THE_STACK], "a long token goes to the heap, the stack left zeroed");
+        assert!(set.find_digest_with(b"not base64!", &mut stack).is_none());
+        assert_eq!(stack, [0; ON_THE_STACK]);
     }
 }

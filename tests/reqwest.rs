@@ -145,6 +145,22 @@ async fn a_redirect_within_the_scope_is_followed() {
     .await;
 }
 
+/// The middleware follows one redirect itself, plain HTTP to HTTPS on the same host: not one
+/// from outside the scope to a plain-HTTP host and port inside it, which reqwest's policy hands
+/// back too.
+#[tokio::test]
+async fn the_middleware_follows_no_redirect_into_the_scope_over_plain_http() {
+    bounded(async {
+        let (b, b_tokens) = echo_token().await;
+        let a = redirecting(StatusCode::TEMPORARY_REDIRECT, b.url("/landing")).await;
+        // Only B is in the scope (plain HTTP allowed): A, on the same host, is not.
+        let response = client(&only_to(&b)).get(a.url("/start")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert!(b_tokens.lock().unwrap().is_empty(), "B was reached: {:?}", b_tokens.lock().unwrap());
+    })
+    .await;
+}
+
 /// A redirect loop inside the scope is followed ten times and then refused.
 #[tokio::test]
 async fn a_redirect_loop_ends_after_ten_hops() {

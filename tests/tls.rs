@@ -170,6 +170,25 @@ async fn an_http_to_https_redirect_signs_the_https_hop_only() {
     .await;
 }
 
+/// The middleware's own hop is to the same host only: a redirect from plain HTTP to HTTPS on
+/// another jocloud host, in the scope too, is handed back to the caller, the token unsent.
+#[tokio::test]
+async fn the_reqwest_hop_to_https_is_to_the_same_host_only() {
+    bounded(async {
+        let pki = Pki::new();
+        let (https, https_log) = recording(Some(&pki), None).await;
+        let elsewhere = https.url_as("https", "api.jocloud.com", "/landing");
+        let (http, http_log) = recording(None, Some(elsewhere)).await;
+        let layer = TokenAuthLayer::new(&common::vendor_credentials());
+        let reqwest = jocloud_auth::reqwest::client_builder(pki.reqwest_builder(), &layer).unwrap().build();
+        let url = http.url_as("http", "ai.jocloud.com", "/redirect/307");
+        assert_eq!(reqwest.get(&url).send().await.unwrap().status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(seen(&http_log).len(), 1);
+        assert_eq!(seen(&https_log), [], "api.jocloud.com was never reached");
+    })
+    .await;
+}
+
 /// A redirect from HTTPS down to HTTP on the same name carries no token: hyper-util follows it
 /// without one, reqwest hands the redirect back.
 #[tokio::test]
