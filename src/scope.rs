@@ -84,8 +84,9 @@ impl HostPattern {
         match host.len().checked_sub(own.len()) {
             Some(0) => same_host(host, own),
             Some(start) => {
-                let (name, dot) = (&host[..start - 1], host[start - 1]);
-                self.subdomains && dot == b'.' && same_host(&host[start..], own) && is_name(name)
+                // A name, a dot, and this domain.
+                let (name, dot_own) = host.split_at(start - 1);
+                self.subdomains && dot_own[0] == b'.' && same_host(&dot_own[1..], own) && is_name(name)
             }
             None => false,
         }
@@ -526,6 +527,17 @@ mod tests {
         assert!(!permits(&scope, "https://a(b).jocloud.com/"));
         let pattern: HostPattern = "*.Example.com:8080".parse().unwrap();
         assert_eq!(format!("{pattern:?}"), "HostPattern(*.example.com:8080)");
+    }
+
+    /// A layer's `Debug` shows its scope: the hosts, and whether plain HTTP is allowed.
+    #[test]
+    fn a_scope_shows_its_hosts() {
+        let mut scope = Scope::new(Hosts::CloudRecording);
+        let shown = format!("{scope:?}");
+        assert!(shown.contains("\"api.jocloud.com\", \"api-oversea.jocloud.com\""), "{shown}");
+        assert!(shown.contains("allow_http: false"), "{shown}");
+        scope.allow_http();
+        assert!(format!("{scope:?}").contains("allow_http: true"));
     }
 
     #[test]
