@@ -223,7 +223,9 @@ async fn a_followed_volume_of_digests() {
 }
 
 /// What the gateway keeps holds no secret: its files hold digests, and neither the set's nor
-/// the layer's `Debug`, nor the events of a rejection and a reload, show a secret.
+/// the layer's `Debug` shows a secret or a digest. (The rejection's tracing event, which names
+/// a known ID and nothing of the token, is checked in `tests/redaction.rs`: callsites there are
+/// hit by no test without a subscriber, which older `tracing` would cache as uninterested.)
 #[test]
 fn no_secret_anywhere_the_gateway_keeps_anything() {
     let secret = "Zq7-digest-secret-probe";
@@ -232,24 +234,12 @@ fn no_secret_anywhere_the_gateway_keeps_anything() {
     let line = digest_line("cust000001", secret);
     fs::write(&path, format!("{line}\n")).unwrap();
     assert!(!fs::read_to_string(&path).unwrap().contains(secret));
-    let (captured, _traced) = common::capture_traces();
     let set = LiveCredentialSet::follow(CredentialSetSource::lines(&path), FollowOptions::default()).unwrap();
     let layer = ValidateTokenLayer::live(&set);
     let accepted: AcceptedCredential = line.parse().unwrap();
     let shown = format!("{set:?} {layer:?} {accepted:?}");
     assert!(shown.contains("cust000001") && !shown.contains(secret), "{shown}");
     assert!(!shown.contains(&line[line.len() - 64..]), "nor the digest: {shown}");
-    use tower::{Layer, ServiceExt};
-    let inner = tower::service_fn(|_: Request<()>| async {
-        Ok::<_, std::convert::Infallible>(http::Response::new(Bytes::new()))
-    });
-    let wrong = Credentials::new("cust000001", "Zq7-digest-wrong-probe").unwrap().header_value(Scheme::Base);
-    let request = Request::get("/").header(TOKEN_HEADER, wrong).body(()).unwrap();
-    let response = common::now(layer.layer(inner).oneshot(request)).unwrap();
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let output = captured.text();
-    assert!(output.contains("jocloud.caller_id=\"cust000001\""), "a known ID is named: {output}");
-    assert!(!output.contains("Zq7-digest"), "{output}");
 }
 
 /// The crate's own digest line is the one `sha256sum` makes.
