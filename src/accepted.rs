@@ -1,14 +1,7 @@
-//! The credentials a validator accepts, indexed for a lookup whose cost hardly grows with their
-//! number, and compared in constant time.
-//!
-//! Each accepted payload (`base64("<id>:<secret>")`) is filed under its SipHash, keyed with a
-//! random key of the set's own. A lookup hashes the presented payload and compares, in constant
-//! time, the one entry filed under that hash (two, after a 64-bit collision): a guess changed
-//! byte by byte selects unrelated entries, never the same one more closely, and timing tells
-//! neither which credential matched nor how many there are, up to a larger table's cache
-//! effects. A set of up to four is compared with each entry instead (cheaper than the hash);
-//! timing tells such a set from a larger one. Each customer's ID is indexed too, for counting
-//! and for the events that name one.
+//! The credentials a validator accepts: each payload (`base64("<id>:<secret>")`) filed under its
+//! SipHash with a random key of the set's own, and each ID indexed too, for digests, counting and
+//! the events that name one. What timing reveals is in `validate`'s Security section; a larger
+//! table adds only its cache effects.
 
 use std::{
     collections::HashMap,

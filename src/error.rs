@@ -1,10 +1,7 @@
-//! The errors of the crate's core; a feature's errors live in its module (`FollowError` and
-//! `FollowProblem` with `follow`, `MissingAuthenticatedId` with the axum extractor).
-//!
-//! Getting credentials fails in two ways: the values are invalid ([`InvalidCredentials`]), or
-//! they could not be loaded from where they are kept ([`LoadError`]); neither ever holds any
-//! part of a secret, nor any content of a file. A scheme word that is neither `Base` nor
-//! `Basic` is a [`ParseSchemeError`]; a host pattern a scope cannot use, an [`InvalidHost`].
+//! The core's errors; a feature's live in its module. Credentials are invalid
+//! ([`InvalidCredentials`], and [`ParseSchemeError`] and [`InvalidHost`] for a scheme word or
+//! host pattern) or could not be loaded ([`LoadError`]); no error holds any part of a secret or
+//! any content of a file.
 
 use std::{error::Error, fmt, io, path::PathBuf};
 

@@ -1,15 +1,12 @@
-//! Following a source while services run: [`LiveCredentials::follow`] here, and
-//! [`LiveCredentialSet::follow`] (in `follow_set`).
+//! Following a source while services run: [`LiveCredentials::follow`] here,
+//! [`LiveCredentialSet::follow`] in `follow_set`.
 //!
-//! One thread per follower reads the source every `interval` (polling: see [`FollowOptions`])
-//! and publishes a change once two consecutive reads agree, so a read torn between two
-//! versions, or a file caught half-written, is never published. A bad read keeps the last good
-//! key, is reported, and is tried again at the next poll; no read can block (see
-//! [`CredentialsSource::load`]).
-//!
-//! The follower holds what it feeds weakly: its thread ends at its first poll after the last
-//! handle (and every layer and service built from one) is gone. A follower that stops for any
-//! other reason says so through [`on_error`](FollowOptions::on_error) with
+//! One thread per follower polls the source every `interval` ([`FollowOptions`]) and publishes a
+//! change once two consecutive reads agree, so a read torn between versions or of a half-written
+//! file is never published. A bad read keeps the last good key, is reported, and is retried at
+//! the next poll; no read blocks ([`CredentialsSource::load`]). The follower holds what it feeds
+//! weakly: its thread ends at its first poll after the last handle, layer and service is gone.
+//! Stopping for any other reason is reported through [`on_error`](FollowOptions::on_error) as
 //! [`FollowProblem::Stopped`].
 
 use std::{

@@ -39,30 +39,27 @@
 //! around it:
 //!
 //! - [`Credentials`]: a validated certificate ID and secret, never shown in `Debug` or errors.
-//! - [`token_auth`]: adds the header to outgoing requests, encoded once, for hyper-util clients
-//!   and any other `Service<http::Request<B>>`.
-//! - [`validate`]: checks it on incoming requests in constant time and hands the caller's ID to
-//!   the inner service (an axum router, say).
-//! - [`CredentialsSource`]: credentials from a Kubernetes Secret volume or a secret file;
+//! - [`token_auth`]: adds the header to outgoing requests of any `Service<http::Request<B>>`
+//!   (a hyper-util client, say), encoded once.
+//! - [`validate`]: checks it on incoming requests in constant time and hands the caller's ID on.
+//! - [`CredentialsSource`]: credentials from a Kubernetes Secret volume or a file;
 //!   `LiveCredentials` and `LiveCredentialSet` (feature `rotation`): keys that rotate in a
-//!   running service, by hand or by following such a source, without a lock on the request
-//!   path and without a 401 window.
+//!   running service, by hand or by following a source, with no lock per request and no 401
+//!   window.
 //! - `trace_id` (feature `trace-id`): the `traceId` query parameter jocloud asks for.
 //! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
-//! - `reqwest` (feature `reqwest`): a reqwest-middleware client that carries the token, built
-//!   in one call with the redirect policy that keeps the token inside its scope.
-//! - [`AcceptedCredential`]: what a server accepts, a secret or (feature `digest`) only the
-//!   SHA-256 digest of `id:secret`.
+//! - `reqwest` (feature `reqwest`): a reqwest-middleware client carrying the token, in one call.
+//! - [`AcceptedCredential`]: what a server accepts, a secret or (feature `digest`) the SHA-256
+//!   of `id:secret`.
 //!
 //! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
 //! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.
 //!
 //! # Security
 //!
-//! The token is the secret in reversible form and is sent on every request: the client layer's
-//! [scope](token_auth#scope) sends it only over HTTPS to jocloud's hosts unless told otherwise. Secrets never appear in
-//! `Debug` output or errors, header values are marked sensitive, and the buffers this crate
-//! owns are zeroized on drop; copies inside `http`'s `HeaderValue` cannot be.
+//! Secrets never appear in `Debug` output or errors, header values are marked sensitive, and
+//! the buffers this crate owns are zeroized on drop. Each layer's module says what is left to
+//! you: [`token_auth`'s](token_auth#security) and [`validate`'s](validate#security).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -17,30 +17,23 @@
 //! ```
 //!
 //! [`client_builder`] builds the `reqwest::Client` with the redirect policy below (replacing
-//! any the builder had) and returns it in a `reqwest_middleware::ClientBuilder` that adds:
-//!
-//! - the token, as the [`TokenAuthLayer`] adds it (key, scheme, header name, policy, and the
-//!   [scope](crate::token_auth#scope) outside which no token header leaves);
-//! - for a live layer (feature `rotation`), the previous-key retry of `retry`: a `401` during a
-//!   grace period is sent once more with the previous key (a streamed body is sent once);
-//! - with `trace-id`, one `traceId` per request, as `trace_id` gives it, kept across that retry.
-//!
-//! Middleware you add with `.with(..)` runs inside, on the request as sent, its token header
-//! marked [sensitive](http::HeaderValue::is_sensitive).
+//! the builder's) into a `reqwest_middleware::ClientBuilder` that adds, outermost first: with
+//! `trace-id`, one `traceId` per request as `trace_id` sets it, kept across the retry; the
+//! token, as the [`TokenAuthLayer`] adds it, [scope](crate::token_auth#scope) included; for a
+//! live layer (feature `rotation`), `retry`'s previous-key retry (a streamed body is sent once).
+//! Middleware added with `.with(..)` runs inside, and sees the token header marked
+//! [sensitive](http::HeaderValue::is_sensitive).
 //!
 //! # Redirects
 //!
-//! reqwest follows redirects where no middleware sees them, and to another host drops only
-//! `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate`: a `token` header
-//! would go wherever a `307` names. This client follows a redirect only from the scope into it
-//! (ten at most) and hands any other back as the `3xx`; the token middleware exists only in
-//! such a client.
-//!
-//! One redirect leads into the scope: jocloud's answer to plain HTTP, the same host over HTTPS.
-//! The middleware follows that one itself, signing the HTTPS hop, by reqwest's rules: after
-//! `301`/`302` a `POST`, after `303` anything but `HEAD`, becomes a `GET` without body or
-//! payload headers; `307`/`308` keep method and body (a streamed body gets the `3xx` back); and
-//! the headers reqwest drops across origins go.
+//! reqwest follows redirects where no middleware sees them, dropping only `Authorization`,
+//! `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` on the way to another host: a `token`
+//! header would follow any `307`. This client follows a redirect only from inside the scope to
+//! inside it (ten at most) and returns any other `3xx`. The one way into the scope, jocloud's
+//! answer to plain HTTP naming the same host over HTTPS, the middleware follows itself to sign
+//! it, by reqwest's rules: after `301`/`302` a `POST`, after `303` anything but `HEAD`, becomes
+//! a `GET` without body or payload headers; `307`/`308` keep method and body (a streamed body
+//! gets the `3xx` back); the headers reqwest drops across origins go.
 
 use http::{
     header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING},

@@ -35,14 +35,11 @@
 //! ```
 //!
 //! A `401` means the request was not processed, so sending it again is safe. It is sent again
-//! only if it carried the current key of a [live](crate::token_auth::TokenAuthLayer::live)
-//! layer (so it was in scope, and is no retry already) and that key replaced another less than
-//! the grace period ago ([`LiveCredentials::rotate`](crate::LiveCredentials::rotate) or a
-//! follower): at most one extra request per refused one, none outside a rotation. The request
-//! must be cloneable (`B: Clone`, as `Full<Bytes>`), and is copied only while a previous key is
-//! usable. The client of `reqwest::client_builder` retries the same way by itself.
-//!
-//! Requires the `rotation` and `tower` features.
+//! only if it carried the current key of a [live](crate::token_auth::TokenAuthLayer::live) layer
+//! (so it was in scope and is no retry) and that key replaced another less than the grace period
+//! ago: at most one extra request per refusal, none outside a rotation. The body must be
+//! `Clone` (`Full<Bytes>`, say), and is copied only while a previous key is usable. The client of
+//! `reqwest::client_builder` does the same. Requires the `rotation` and `tower` features.
 
 use std::future::{ready, Ready};
 

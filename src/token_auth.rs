@@ -34,16 +34,15 @@
 //!
 //! # Scope
 //!
-//! By default the token goes over HTTPS to `jocloud.com` and the names under it (with
-//! [`cloud_recording`](TokenAuthLayer::cloud_recording), to `api.jocloud.com` and
-//! `api-oversea.jocloud.com` only). Any other request leaves with **no** token header: one
-//! already there is removed, whether the caller set it (under [`InsertPolicy::IfMissing`]) or a
-//! redirect-following layer carried it from an earlier hop. So jocloud's redirect from plain
-//! HTTP to HTTPS is safe to follow: only the HTTPS hop carries the token. With `tracing`, a
-//! request sent without it for being out of scope is a `DEBUG` event naming scheme and host.
+//! By default the token goes over HTTPS to `jocloud.com` and the names under it
+//! ([`cloud_recording`](TokenAuthLayer::cloud_recording): `api.jocloud.com` and
+//! `api-oversea.jocloud.com` only). Any other request leaves with **no** token header, not even
+//! one the caller set (under [`InsertPolicy::IfMissing`]) or a redirect layer carried from an
+//! earlier hop, so jocloud's redirect from HTTP to HTTPS is safe to follow. With `tracing`, each
+//! such request is a `DEBUG` event naming scheme and host.
 //!
-//! Two opt-outs, each named for what it does: [`for_host`](TokenAuthLayer::for_host) sends the
-//! token to your hosts *instead of* jocloud's (a [`HostPattern`]: a mock, a proxy), and
+//! Two opt-outs: [`for_host`](TokenAuthLayer::for_host) sends the token to your hosts (a
+//! [`HostPattern`]: a mock, a proxy) *instead of* jocloud's,
 //! [`allow_http`](TokenAuthLayer::allow_http) over plain HTTP too:
 //!
 //! ```
@@ -59,18 +58,16 @@
 //!
 //! # Layer ordering
 //!
-//! Put `TokenAuthLayer` *inside* (listed after, in a `ServiceBuilder`) redirect-following,
-//! retry, timeout and tracing layers. tower-http's `FollowRedirect` strips only
-//! `Authorization`, `Cookie` and `Proxy-Authorization` across origins: inside it, the scope
-//! sees every hop; outside it, the token is replayed to any host. Each retry passes through the
-//! layer again, with the current key. Layers outside see no token; layers inside see it marked
-//! sensitive (`Sensitive` in `http`'s `Debug` and tower-http's logs).
+//! Put `TokenAuthLayer` *inside* (after, in a `ServiceBuilder`) redirect, retry, timeout and
+//! tracing layers: then the scope sees every hop (tower-http's `FollowRedirect` strips only
+//! `Authorization`, `Cookie` and `Proxy-Authorization` across origins), each retry gets the
+//! current key, and layers outside never see the token; layers inside see it marked sensitive.
 //!
 //! # Security
 //!
 //! The token is the secret in reversible form: keep the default scope, or one as narrow, and
 //! HTTPS. It lives in a [`HeaderValue`], which this crate cannot zeroize, as long as the layer,
-//! a service of it, or a request carrying it.
+//! its services and the requests carrying it.
 
 use std::{
     fmt,

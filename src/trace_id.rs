@@ -21,21 +21,14 @@
 //! # }
 //! ```
 //!
-//! jocloud asks for a `traceId` on every request, "a uuid string ... different values for each
-//! request". [`SetTraceIdLayer`] sends exactly one non-empty `traceId` and puts it into the
-//! request's extensions as a [`TraceId`], for logs and spans:
-//!
-//! - a request without one gets a fresh UUID v4, appended to its query;
-//! - a caller's own non-empty one is kept, names compared percent-decoded as the server reads
-//!   them (`trace%49d=x` is `traceId` `x`);
-//! - an empty one (`?traceId`, `?traceId=`) is replaced, and any after the first non-empty one
-//!   dropped; every other parameter is left as written.
-//!
-//! A request without a query form (CONNECT's `host:443`, `OPTIONS *`) passes unchanged.
-//!
-//! The reqwest client of `reqwest::client_builder` (feature `reqwest`) gets the same.
-//!
-//! Requires the `trace-id` feature.
+//! jocloud asks for a `traceId`, "a uuid string ... different values for each request".
+//! [`SetTraceIdLayer`] sends exactly one non-empty `traceId`, recorded in the request's
+//! extensions as a [`TraceId`]: a fresh UUID v4 appended to the query, unless the caller gave a
+//! non-empty one (names compared percent-decoded, as the server reads them: `trace%49d=x` is
+//! `traceId` `x`). Empty ones (`?traceId`, `?traceId=`) are replaced, any after the first
+//! non-empty one dropped, and other parameters left as written. A request without a query form
+//! (CONNECT's `host:443`, `OPTIONS *`) passes unchanged. The client of
+//! `reqwest::client_builder` does the same. Requires the `trace-id` feature.
 
 use std::{
     fmt,

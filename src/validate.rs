@@ -11,7 +11,7 @@
 //! let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
 //!
 //! let app = Router::new()
-//!     // With the `axum` feature, `caller: AuthenticatedId` works as an extractor too.
+//!     // With the `axum` feature, `caller: AuthenticatedId` is an extractor too.
 //!     .route("/app/{appid}/v1/image/sync", post(|Extension(caller): Extension<AuthenticatedId>| async move {
 //!         format!("hello, {caller}")
 //!     }))
@@ -32,25 +32,20 @@
 //! # }
 //! ```
 //!
-//! An accepted request reaches the inner service with its [`AuthenticatedId`] in the
-//! extensions (with the `axum` feature, also an extractor) and without its token header (unless
-//! [`keep_token_header`](ValidateTokenLayer::keep_token_header)). Any other gets `401`, and the
-//! inner service is never called.
-//!
-//! Accepted is exactly one `token` header (or the [configured
-//! name](ValidateTokenLayer::header_name)): an accepted scheme word, one space, and the payload
-//! of an accepted credential, byte for byte. Several headers are refused: a proxy may have
-//! appended one, and choosing either would let the request pick its check.
+//! A request is accepted with exactly one `token` header (or the [configured
+//! name](ValidateTokenLayer::header_name)): an accepted scheme word, one space, and an accepted
+//! credential's payload, byte for byte. Several are refused: which one counted would be the
+//! sender's choice. It reaches the inner service with its [`AuthenticatedId`] in the extensions
+//! and without the header (unless [`keep_token_header`](ValidateTokenLayer::keep_token_header));
+//! any other request gets `401` and never reaches it.
 //!
 //! # Rejections
 //!
-//! Each carries its [`Rejection`] in the response extensions, for a metrics layer outside. The
-//! default answer is an empty `401` with `www-authenticate: <scheme> error="missing_token"` (or
-//! `"invalid_token"`) and nothing more; [`on_rejection`](ValidateTokenLayer::on_rejection) gives
-//! your own, jocloud-style JSON say. It is made in the inner service's own body type
-//! (`From<Bytes>`: axum's `Body`, `Full<Bytes>`, reqwest's `Body`), so inner responses pass
-//! through as they are; a body that cannot be made from bytes, such as hyper's `Incoming` in a
-//! proxy, goes into [`ResponseBody`] first:
+//! A `401` carries its [`Rejection`] in the response extensions, for a metrics layer outside,
+//! and by default nothing but `www-authenticate: <scheme> error="missing_token"` (or
+//! `"invalid_token"`); [`on_rejection`](ValidateTokenLayer::on_rejection) makes your own. It is
+//! built in the inner service's body type, which must be `From<Bytes>` (axum's `Body`,
+//! `Full<Bytes>`); wrap any other, such as hyper's `Incoming` in a proxy, in [`ResponseBody`]:
 //!
 //! ```
 //! use http::{Request, Response};
@@ -73,41 +68,37 @@
 //! # }
 //! ```
 //!
-//! With `tracing`, a rejection is a `DEBUG` event with its reason (anyone can send as many as
-//! they like, so not `INFO`), naming the certificate ID when an accepted one came with a wrong
-//! secret, and never any part of the token. An accepted request records its caller in the
-//! current span's `jocloud.caller_id`: declare it `tracing::field::Empty` in an outer span,
-//! such as tower-http's `TraceLayer`'s.
+//! With `tracing`, a rejection is a `DEBUG` event (anyone can cause them) with its reason and,
+//! for a known ID with a wrong secret, the ID; never any part of the token. An accepted request
+//! records its caller in the current span's `jocloud.caller_id`, where an outer span
+//! (tower-http's `TraceLayer`'s, say) declares it `tracing::field::Empty`.
 //!
 //! # Credentials held by digest
 //!
-//! With the `digest` feature, a set may hold, for a certificate ID, the SHA-256 digest of
-//! `"<id>:<secret>"` instead of the secret ([`AcceptedCredential`], `id:{SHA256}<hex>` in a
-//! file of lines, `{SHA256}<hex>` in a file per ID): whoever reads the gateway's configuration
-//! (a backup, a dump, a role that may read its Secret) then cannot call as its customers. A
-//! token is decoded, the entry found by the ID it names, and the digests compared in constant
-//! time. Secrets and digests mix in one set, and follow, retire and revoke alike.
+//! With the `digest` feature, a set may hold an ID with the SHA-256 of `"<id>:<secret>"` instead
+//! of the secret ([`AcceptedCredential`]), so that whoever reads the gateway's configuration (a
+//! backup, a dump, a role that may read its Secret) cannot call as its customers. The token is
+//! decoded and its ID's digest compared in constant time; secrets and digests mix in one set and
+//! follow, retire and revoke alike.
 //!
-//! SHA-256 is fast: it protects a secret that no one can guess, as jocloud's consoles and any
-//! generator of 128 random bits make them, and not one a person chose, which a stolen digest
-//! gives up to an offline search. The crate cannot tell the one from the other by its digest,
-//! so it takes digests of generated secrets only, by contract; a slow derivation with a cache
-//! of checked results (Caddy's bcrypt) would cost a request far more and keep a table of
-//! recent tokens' verdicts, for passwords this protocol does not have.
+//! SHA-256 is fast: it protects a generated secret (128 random bits, as jocloud's consoles make
+//! them), not one a person chose, which a stolen digest gives up to an offline search. No digest
+//! tells which it came from, so digests are for generated secrets only, by contract; a slow
+//! derivation with a cache of verdicts (Caddy's bcrypt) would cost far more per request, for
+//! passwords this protocol does not have.
 //!
 //! # Security
 //!
-//! - The payload is compared in constant time with the one accepted credential filed under its
-//!   keyed SipHash (a random key per set), or, in a set of up to four, with each of them, none
-//!   skipped. Timing tells neither how close a guess came nor which credential matched. It can
-//!   tell a set of up to four from a larger one, and whether the presented payload has the
-//!   length of the one it is compared with (`constant_time_eq` returns early on a length
-//!   mismatch): the length of `base64(id:secret)`, which a guess learns little from.
-//! - The accepted payloads are zeroized when the last layer, service or check using them ends.
-//! - Layers *outside* this one see the token header in clear, as hyper parsed it: put only
-//!   layers there that do not log headers (`TraceLayer` with its defaults does not); inside,
-//!   the header is gone, or marked [sensitive](HeaderValue::is_sensitive).
-//! - The token is a bearer secret with no nonce or expiry: serve this endpoint over TLS only.
+//! - A payload is compared in constant time with the accepted one filed under its keyed SipHash
+//!   (a random key per set), or in a set of up to four with each. Timing tells neither how close
+//!   a guess came nor which credential matched; it tells a set of up to four from a larger one
+//!   and, as `constant_time_eq` returns early on a length mismatch, whether a guess has the
+//!   compared payload's length, which reveals little.
+//! - Accepted payloads are zeroized when the last layer, service or check holding them ends.
+//! - Layers *outside* this one see the token header in clear: put none there that log headers
+//!   (`TraceLayer`'s defaults do not). Inside, it is gone or marked
+//!   [sensitive](HeaderValue::is_sensitive).
+//! - The token is a bearer secret with no nonce or expiry: serve over TLS only.
 
 use std::{
     fmt,
