@@ -295,6 +295,12 @@ type Respond = Arc<dyn Fn(Rejection) -> Response<Bytes> + Send + Sync>;
 /// Checks the jocloud `token` header of incoming requests. See the [module docs](self).
 #[derive(Clone)]
 pub struct ValidateTokenLayer {
+    /// Behind one `Arc`: a service is cloned for every request (axum's `route_layer` does).
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
     accepted: Accepted,
     /// The scheme set by hand: accepted, and named in `www-authenticate` on rejections.
     scheme: Option<Scheme>,
@@ -333,7 +339,7 @@ impl ValidateTokenLayer {
     }
 
     fn with_accepted(accepted: Accepted) -> Self {
-        Self {
+        let config = Config {
             accepted,
             scheme: None,
             product: Scheme::Base,
@@ -342,7 +348,13 @@ impl ValidateTokenLayer {
             keep_token_header: false,
             report_only: false,
             respond: None,
-        }
+        };
+        Self { config: Arc::new(config) }
+    }
+
+    /// The options, to change while the layer is built.
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
     }
 
     /// For a server of jocloud's cloud recording (a local mock, say): accepts the word `Basic`
@@ -351,7 +363,7 @@ impl ValidateTokenLayer {
     /// wins.
     #[must_use]
     pub fn cloud_recording(mut self) -> Self {
-        self.product = Scheme::Basic;
+        self.config_mut().product = Scheme::Basic;
         self
     }
 
@@ -360,21 +372,21 @@ impl ValidateTokenLayer {
     /// [`also_accept_scheme`](Self::also_accept_scheme), before or after, stay accepted.
     #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.scheme = Some(scheme);
+        self.config_mut().scheme = Some(scheme);
         self
     }
 
     /// Accepts `scheme` too, for example `Basic` beside `Base`.
     #[must_use]
     pub fn also_accept_scheme(mut self, scheme: Scheme) -> Self {
-        self.also.insert(scheme);
+        self.config_mut().also.insert(scheme);
         self
     }
 
     /// Reads the token from `name` instead of [`TOKEN_HEADER`].
     #[must_use]
     pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
+        self.config_mut().header_name = name;
         self
     }
 
@@ -386,7 +398,7 @@ impl ValidateTokenLayer {
     /// caller's key along with them.
     #[must_use]
     pub fn keep_token_header(mut self) -> Self {
-        self.keep_token_header = true;
+        self.config_mut().keep_token_header = true;
         self
     }
 
@@ -397,7 +409,7 @@ impl ValidateTokenLayer {
     /// [`keep_token_header`](Self::keep_token_header)).
     #[must_use]
     pub fn report_only(mut self) -> Self {
-        self.report_only = true;
+        self.config_mut().report_only = true;
         self
     }
 
@@ -410,22 +422,22 @@ impl ValidateTokenLayer {
         F: Fn(Rejection) -> Response<T> + Send + Sync + 'static,
         T: Into<Bytes>,
     {
-        self.respond = Some(Arc::new(move |rejection| respond(rejection).map(Into::into)));
+        self.config_mut().respond = Some(Arc::new(move |rejection| respond(rejection).map(Into::into)));
         self
     }
 
     /// The caller's ID, or why there is none. On success the token header is removed, or
     /// marked sensitive when kept, so that layers inside never see or log it in clear.
     fn check(&self, headers: &mut HeaderMap) -> Result<Caller, Rejection> {
-        let Entry::Occupied(mut token) = headers.entry(&self.header_name) else {
+        let Entry::Occupied(mut token) = headers.entry(&self.config.header_name) else {
             return Err(Rejection::Missing);
         };
         if token.iter().nth(1).is_some() {
             return Err(Rejection::SeveralHeaders);
         }
         let payload = self.payload(token.get().as_bytes())?;
-        let caller = self.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
-        if self.keep_token_header {
+        let caller = self.config.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
+        if self.config.keep_token_header {
             token.get_mut().set_sensitive(true);
         } else {
             token.remove();
@@ -435,7 +447,7 @@ impl ValidateTokenLayer {
 
     /// The scheme word this layer names in its challenges.
     fn word(&self) -> Scheme {
-        self.scheme.unwrap_or(self.product)
+        self.config.scheme.unwrap_or(self.config.product)
     }
 
     /// What follows an accepted scheme word and one space. Scheme words are public, so this
@@ -445,7 +457,7 @@ impl ValidateTokenLayer {
             .into_iter()
             .find_map(|scheme| Some((scheme, scheme.strip_from(value)?)))
             .ok_or(Rejection::Malformed)?;
-        if scheme == self.word() || self.also.contains(scheme) {
+        if scheme == self.word() || self.config.also.contains(scheme) {
             Ok(payload)
         } else {
             Err(Rejection::UnacceptedScheme)
@@ -454,10 +466,10 @@ impl ValidateTokenLayer {
 
     /// Removes the token header, or marks it sensitive when kept, whatever the check found.
     fn hide_token(&self, headers: &mut HeaderMap) {
-        let Entry::Occupied(mut token) = headers.entry(&self.header_name) else {
+        let Entry::Occupied(mut token) = headers.entry(&self.config.header_name) else {
             return;
         };
-        if self.keep_token_header {
+        if self.config.keep_token_header {
             token.iter_mut().for_each(|value| value.set_sensitive(true));
         } else {
             drop(token.remove_entry_mult());
@@ -472,13 +484,13 @@ impl ValidateTokenLayer {
         match (rejection == Rejection::UnknownCredential).then(|| self.known_id(headers)).flatten() {
             Some(id) => tracing::debug!(
                 reason = rejection.as_str(),
-                report_only = self.report_only,
+                report_only = self.config.report_only,
                 jocloud.caller_id = id.as_str(),
                 "jocloud token rejected"
             ),
             None => tracing::debug!(
                 reason = rejection.as_str(),
-                report_only = self.report_only,
+                report_only = self.config.report_only,
                 "jocloud token rejected"
             ),
         }
@@ -489,18 +501,18 @@ impl ValidateTokenLayer {
     #[cfg(feature = "tracing")]
     fn known_id(&self, headers: &HeaderMap) -> Option<String> {
         use base64::Engine as _;
-        let value = headers.get(&self.header_name)?.as_bytes();
+        let value = headers.get(&self.config.header_name)?.as_bytes();
         let payload = Scheme::ALL.into_iter().find_map(|scheme| scheme.strip_from(value))?;
         // The secret half may be a real one, out of date: zeroized with the rest.
         let decoded =
             zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(payload).ok()?);
         let id = std::str::from_utf8(decoded.split(|&byte| byte == b':').next()?).ok()?;
-        self.accepted.knows_id(id).then(|| id.to_owned())
+        self.config.accepted.knows_id(id).then(|| id.to_owned())
     }
 
     fn reject(&self, rejection: Rejection, headers: &HeaderMap) -> Response<Bytes> {
         self.report(rejection, headers);
-        let mut response = match &self.respond {
+        let mut response = match &self.config.respond {
             Some(respond) => respond(rejection),
             None => self.challenge(rejection),
         };
@@ -534,13 +546,13 @@ impl<S> Layer<S> for ValidateTokenLayer {
 impl fmt::Debug for ValidateTokenLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ValidateTokenLayer")
-            .field("accepted_ids", &self.accepted.summary())
+            .field("accepted_ids", &self.config.accepted.summary())
             .field("scheme", &self.word())
-            .field("also", &self.also)
-            .field("header_name", &self.header_name)
-            .field("keep_token_header", &self.keep_token_header)
-            .field("report_only", &self.report_only)
-            .field("on_rejection", &self.respond.is_some())
+            .field("also", &self.config.also)
+            .field("header_name", &self.config.header_name)
+            .field("keep_token_header", &self.config.keep_token_header)
+            .field("report_only", &self.config.report_only)
+            .field("on_rejection", &self.config.respond.is_some())
             .finish()
     }
 }
@@ -589,7 +601,7 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let Caller { id, retiring } = match self.layer.check(request.headers_mut()) {
             Ok(caller) => caller,
-            Err(rejection) if self.layer.report_only => {
+            Err(rejection) if self.layer.config.report_only => {
                 self.layer.report(rejection, request.headers());
                 self.layer.hide_token(request.headers_mut());
                 request.extensions_mut().insert(rejection);
@@ -606,7 +618,7 @@ where
         tracing::Span::current().record("jocloud.caller_id", &id.as_str());
         if retiring {
             #[cfg(feature = "tracing")]
-            if self.layer.accepted.announce_retiring(id.as_str(), std::time::Instant::now()) {
+            if self.layer.config.accepted.announce_retiring(id.as_str(), std::time::Instant::now()) {
                 tracing::info!(
                     jocloud.caller_id = id.as_str(),
                     "jocloud requests with a key in its grace period (one event per ID per 30 s)"
