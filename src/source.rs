@@ -469,6 +469,41 @@ mod tests {
         assert_eq!(opened, Ok(true), "a FIFO with no writer is opened at once");
     }
 
+    /// A kubelet swap between the read and the check: the read is done again, in the new
+    /// version, and a third swap in a row is an error rather than a torn read.
+    #[cfg(unix)]
+    #[test]
+    fn a_read_straddling_a_swap_is_read_again_in_the_new_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let swap_to = |version: &str| {
+            let link = dir.path().join("..data_tmp");
+            std::os::unix::fs::symlink(version, &link).unwrap();
+            std::fs::rename(&link, dir.path().join("..data")).unwrap();
+        };
+        for version in ["v1", "v2", "v3", "v4"] {
+            std::fs::create_dir(dir.path().join(version)).unwrap();
+        }
+        swap_to("v1");
+        let mut reads = Vec::new();
+        let read = read_in_version(dir.path(), "v1".into(), |path| {
+            reads.push(path.file_name().unwrap().to_owned());
+            if reads.len() == 1 {
+                swap_to("v2");
+            }
+            Ok(reads.len())
+        });
+        let (version, count) = read.unwrap();
+        assert_eq!((version, count), (PathBuf::from("v2"), 2));
+        assert_eq!(reads, ["v1", "v2"]);
+
+        let mut next = ["v3", "v4", "v1"].into_iter();
+        let read = read_in_version(dir.path(), "v2".into(), |_| {
+            swap_to(next.next().unwrap());
+            Ok(())
+        });
+        assert_eq!(read.unwrap_err().problem(), &LoadProblem::Changed);
+    }
+
     #[cfg(feature = "rotation")]
     #[test]
     fn describe_names_the_files() {
