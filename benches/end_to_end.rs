@@ -51,6 +51,8 @@ const SETUPS: &[&str] = &[
     "client_token_auth",
     "client_token_auth_named_host",
     "client_token_auth_live",
+    "client_set_request_header_port_in_uri",
+    "client_token_auth_port_in_uri",
     "server_baseline",
     "server_route_layer_1",
     "server_route_layer_5",
@@ -146,6 +148,12 @@ fn http_client(port: u16) -> HttpClient {
 
 /// Sends `requests` requests through `setup`'s client stack, each a concrete type of its own.
 async fn run_client(setup: &str, port: u16, requests: u64) {
+    // The `_port_in_uri` variants name the server's port in the URI, as jocloud's URIs do not.
+    let (setup, url) = match setup.strip_suffix("_port_in_uri") {
+        Some(setup) => (setup, URL.replacen("ai.jocloud.com", &format!("ai.jocloud.com:{port}"), 1)),
+        None => (setup, URL.to_owned()),
+    };
+    let url = url.as_str();
     let value = token();
     let by_hand = tower::util::MapRequestLayer::new(move |mut request: Request<Full<Bytes>>| {
         request.headers_mut().insert(TOKEN_HEADER, value.clone());
@@ -153,28 +161,28 @@ async fn run_client(setup: &str, port: u16, requests: u64) {
     });
     let stack = ServiceBuilder::new();
     match setup {
-        "client_baseline" => drive(stack.service(http_client(port)), setup, URL, requests).await,
+        "client_baseline" => drive(stack.service(http_client(port)), setup, url, requests).await,
         "client_map_request_closure" => {
-            drive(stack.layer(by_hand).service(http_client(port)), setup, URL, requests).await
+            drive(stack.layer(by_hand).service(http_client(port)), setup, url, requests).await
         }
         "client_set_request_header" => {
             let layer = tower_http::set_header::SetRequestHeaderLayer::overriding(TOKEN_HEADER, token());
-            drive(stack.layer(layer).service(http_client(port)), setup, URL, requests).await
+            drive(stack.layer(layer).service(http_client(port)), setup, url, requests).await
         }
         "client_token_auth" => {
             let layer = TokenAuthLayer::new(&credentials());
-            drive(stack.layer(layer).service(http_client(port)), setup, URL, requests).await
+            drive(stack.layer(layer).service(http_client(port)), setup, url, requests).await
         }
         "client_token_auth_named_host" => {
             let layer = TokenAuthLayer::new(&credentials()).for_host("ai.jocloud.com".parse().unwrap());
-            drive(stack.layer(layer).service(http_client(port)), setup, URL, requests).await
+            drive(stack.layer(layer).service(http_client(port)), setup, url, requests).await
         }
         "client_token_auth_live" => {
             let layer = TokenAuthLayer::live(&LiveCredentials::new(&credentials()));
-            drive(stack.layer(layer).service(http_client(port)), setup, URL, requests).await
+            drive(stack.layer(layer).service(http_client(port)), setup, url, requests).await
         }
         // The server-side setups: the token set by hand, at the least cost.
-        _ => drive(stack.layer(by_hand).service(http_client(port)), setup, URL, requests).await,
+        _ => drive(stack.layer(by_hand).service(http_client(port)), setup, url, requests).await,
     }
 }
 
