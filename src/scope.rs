@@ -588,6 +588,11 @@ mod tests {
         ] {
             let error = HostPattern::new(pattern).unwrap_err();
             assert_eq!(error.pattern(), pattern);
+            let message = error.to_string();
+            let reason = message.strip_prefix(&format!("invalid host pattern {pattern:?}: "));
+            assert!(reason.is_some_and(|reason| !reason.is_empty()), "{message}");
         }
+        let error = HostPattern::new("ai.jocloud.com:99999").unwrap_err();
+        assert!(error.to_string().ends_with("the port is not a number from 0 to 65535"));
     }
 }
