@@ -134,7 +134,7 @@ impl Service<Name> for Loopback {
     }
 }
 
-/// The request every setup sends: jocloud's own URI, no port.
+/// The request every setup sends (the `_port_in_uri` ones with a port added): jocloud's own URI.
 const URL: &str = "https://ai.jocloud.com/app/123456/v1/image/sync?traceId=bd526528";
 
 type HttpClient = Client<HttpConnector<Loopback>, Full<Bytes>>;
