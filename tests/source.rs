@@ -135,6 +135,21 @@ fn a_kubelet_volume_is_read_from_one_version() {
     assert_eq!(token(&credentials), token(&Credentials::new("id-two", "secret-two").unwrap()));
 }
 
+/// A volume's file that cannot be read in the current version is an error, named as given: the
+/// top-level path (here replaced with a good file) is not read instead, as it would be for a
+/// file the version does not have.
+#[test]
+fn a_volume_file_unreadable_in_its_version_is_an_error() {
+    let volume = kubelet::SecretVolume::new("qawsedrftg", "abcdefghijk");
+    fs::write(volume.data_dir().join("secret"), b"\xff\xfe").unwrap();
+    let secret = volume.path().join("secret");
+    fs::remove_file(&secret).unwrap();
+    fs::write(&secret, "abcdefghijk\n").unwrap();
+
+    let error = CredentialsSource::dir(volume.path()).load().unwrap_err();
+    assert_eq!(error, LoadError::File { path: secret, problem: LoadProblem::NotUnicode });
+}
+
 /// Files of other names beside a kubelet volume are read as they are.
 #[test]
 fn files_beside_a_kubelet_volume_are_read_directly() {
