@@ -35,22 +35,18 @@
 //! ```
 //!
 //! jocloud's REST API authenticates every request with one header,
-//! `token: Base <base64("<certificate ID>:<certificate secret key>")>`. This crate does the work
+//! `token: Base <base64("<certificate ID>:<certificate secret key>")>`; this crate does the work
 //! around it:
 //!
-//! - [`Credentials`]: a validated certificate ID and secret, never shown in `Debug` or errors.
-//! - [`token_auth`]: adds the header to outgoing requests of any `Service<http::Request<B>>`
-//!   (a hyper-util client, say), encoded once.
-//! - [`validate`]: checks it on incoming requests in constant time and hands the caller's ID on.
+//! - [`Credentials`]: a checked certificate ID and secret; [`AcceptedCredential`]: what a server
+//!   accepts, a secret or (feature `digest`) the SHA-256 of `id:secret`.
+//! - [`token_auth`] adds the header to requests of any `Service<http::Request<B>>`;
+//!   [`validate`] checks it and hands the caller's ID on.
 //! - [`CredentialsSource`]: credentials from a Kubernetes Secret volume or a file;
-//!   `LiveCredentials` and `LiveCredentialSet` (feature `rotation`): keys that rotate in a
-//!   running service, by hand or by following a source, with no lock per request and no 401
-//!   window.
-//! - `trace_id` (feature `trace-id`): the `traceId` query parameter jocloud asks for.
-//! - `ServiceBuilderExt` (feature `tower`): the layers as `tower::ServiceBuilder` methods.
-//! - `reqwest` (feature `reqwest`): a reqwest-middleware client carrying the token, in one call.
-//! - [`AcceptedCredential`]: what a server accepts, a secret or (feature `digest`) the SHA-256
-//!   of `id:secret`.
+//!   `LiveCredentials` and `LiveCredentialSet` (feature `rotation`): keys that rotate while
+//!   services run, with no lock per request and no 401 window.
+//! - Features `trace-id` (jocloud's `traceId` parameter), `tower` (`ServiceBuilder` methods),
+//!   `reqwest` (a reqwest-middleware client, in one call).
 //!
 //! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
 //! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.
@@ -58,8 +54,8 @@
 //! # Security
 //!
 //! Secrets never appear in `Debug` output or errors, header values are marked sensitive, and
-//! the buffers this crate owns are zeroized on drop. Each layer's module says what is left to
-//! you: [`token_auth`'s](token_auth#security) and [`validate`'s](validate#security).
+//! the buffers this crate owns are zeroized on drop. What is left to you is in
+//! [`token_auth`'s](token_auth#security) and [`validate`'s](validate#security) Security sections.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -26,14 +26,14 @@
 //!
 //! # Redirects
 //!
-//! reqwest follows redirects where no middleware sees them, dropping only `Authorization`,
-//! `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` on the way to another host: a `token`
-//! header would follow any `307`. This client follows a redirect only from inside the scope to
-//! inside it (ten at most) and returns any other `3xx`. The one way into the scope, jocloud's
-//! answer to plain HTTP naming the same host over HTTPS, the middleware follows itself to sign
-//! it, by reqwest's rules: after `301`/`302` a `POST`, after `303` anything but `HEAD`, becomes
-//! a `GET` without body or payload headers; `307`/`308` keep method and body (a streamed body
-//! gets the `3xx` back); the headers reqwest drops across origins go.
+//! reqwest follows redirects where no middleware sees them, and to another host drops
+//! `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` but would carry a
+//! `token` header. This client follows a redirect only from inside the scope to inside it (ten
+//! at most) and returns any other `3xx`. The one way in, jocloud's answer to plain HTTP naming
+//! the same host over HTTPS, the middleware follows itself, by reqwest's rules: after
+//! `301`/`302` a `POST`, after `303` anything but `HEAD`, becomes a `GET` without body or payload
+//! headers; `307`/`308` keep method and body (a streamed body gets the `3xx` back); cross-origin
+//! headers go.
 
 use http::{
     header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING},

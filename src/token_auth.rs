@@ -43,18 +43,7 @@
 //!
 //! Two opt-outs: [`for_host`](TokenAuthLayer::for_host) sends the token to your hosts (a
 //! [`HostPattern`]: a mock, a proxy) *instead of* jocloud's,
-//! [`allow_http`](TokenAuthLayer::allow_http) over plain HTTP too:
-//!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let credentials = jocloud_auth::Credentials::new("qawsedrftg", "abcdefghijk")?;
-//! use jocloud_auth::token_auth::TokenAuthLayer;
-//!
-//! let mock = TokenAuthLayer::new(&credentials).for_host("127.0.0.1".parse()?).allow_http();
-//! # let _ = mock;
-//! # Ok(())
-//! # }
-//! ```
+//! [`allow_http`](TokenAuthLayer::allow_http) over plain HTTP too.
 //!
 //! # Layer ordering
 //!
@@ -196,6 +185,17 @@ impl TokenAuthLayer {
 
     /// Sends the token to `host` instead of jocloud's hosts; call again to add more. See
     /// [scope](self#scope).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let credentials = jocloud_auth::Credentials::new("qawsedrftg", "abcdefghijk")?;
+    /// use jocloud_auth::token_auth::TokenAuthLayer;
+    ///
+    /// let mock = TokenAuthLayer::new(&credentials).for_host("127.0.0.1".parse()?).allow_http();
+    /// # let _ = mock;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn for_host(mut self, host: HostPattern) -> Self {
         self.config().scope.add_host(host);

@@ -45,28 +45,7 @@
 //! and by default nothing but `www-authenticate: <scheme> error="missing_token"` (or
 //! `"invalid_token"`); [`on_rejection`](ValidateTokenLayer::on_rejection) makes your own. It is
 //! built in the inner service's body type, which must be `From<Bytes>` (axum's `Body`,
-//! `Full<Bytes>`); wrap any other, such as hyper's `Incoming` in a proxy, in [`ResponseBody`]:
-//!
-//! ```
-//! use http::{Request, Response};
-//! use hyper::body::Incoming;
-//! use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-//! use jocloud_auth::{validate::{ResponseBody, ValidateTokenLayer}, Credentials};
-//! use tower::ServiceBuilder;
-//!
-//! # fn main() -> Result<(), jocloud_auth::InvalidCredentials> {
-//! let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
-//! // A gateway that forwards each accepted request upstream as it came.
-//! let upstream = Client::builder(TokioExecutor::new()).build_http::<Incoming>();
-//! let gateway = ServiceBuilder::new()
-//!     .layer(ValidateTokenLayer::new(&credentials))
-//!     .map_response(|response: Response<Incoming>| response.map(ResponseBody::new))
-//!     .service(upstream);
-//! # fn serves_incoming<S: tower::Service<Request<Incoming>>>(_: &S) {}
-//! # serves_incoming(&gateway);
-//! # Ok(())
-//! # }
-//! ```
+//! `Full<Bytes>`); wrap any other, such as hyper's `Incoming` in a proxy, in [`ResponseBody`].
 //!
 //! With `tracing`, a rejection is a `DEBUG` event (anyone can cause them) with its reason and,
 //! for a known ID with a wrong secret, the ID; never any part of the token. An accepted request
@@ -76,16 +55,12 @@
 //! # Credentials held by digest
 //!
 //! With the `digest` feature, a set may hold an ID with the SHA-256 of `"<id>:<secret>"` instead
-//! of the secret ([`AcceptedCredential`]), so that whoever reads the gateway's configuration (a
-//! backup, a dump, a role that may read its Secret) cannot call as its customers. The token is
-//! decoded and its ID's digest compared in constant time; secrets and digests mix in one set and
-//! follow, retire and revoke alike.
-//!
-//! SHA-256 is fast: it protects a generated secret (128 random bits, as jocloud's consoles make
-//! them), not one a person chose, which a stolen digest gives up to an offline search. No digest
-//! tells which it came from, so digests are for generated secrets only, by contract; a slow
-//! derivation with a cache of verdicts (Caddy's bcrypt) would cost far more per request, for
-//! passwords this protocol does not have.
+//! of the secret ([`AcceptedCredential`]), compared in constant time: whoever reads the gateway's
+//! configuration cannot then call as its customers. Secrets and digests mix in one set and follow, retire and revoke
+//! alike. SHA-256 is fast, so it protects a generated secret (128 random bits, as jocloud's
+//! consoles make), not one a person chose: digests are for generated secrets only, by contract.
+//! A slow derivation with a cache of verdicts (Caddy's bcrypt) would cost far more per request,
+//! for passwords this protocol does not have.
 //!
 //! # Security
 //!
@@ -683,6 +658,27 @@ pin_project! {
     /// in it. See [the module docs](self#rejections).
     ///
     /// An [`http_body::Body`] with `Bytes` data, as hyper's, axum's and reqwest's are.
+    ///
+    /// ```
+    /// use http::{Request, Response};
+    /// use hyper::body::Incoming;
+    /// use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+    /// use jocloud_auth::{validate::{ResponseBody, ValidateTokenLayer}, Credentials};
+    /// use tower::ServiceBuilder;
+    ///
+    /// # fn main() -> Result<(), jocloud_auth::InvalidCredentials> {
+    /// let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
+    /// // A gateway that forwards each accepted request upstream as it came.
+    /// let upstream = Client::builder(TokioExecutor::new()).build_http::<Incoming>();
+    /// let gateway = ServiceBuilder::new()
+    ///     .layer(ValidateTokenLayer::new(&credentials))
+    ///     .map_response(|response: Response<Incoming>| response.map(ResponseBody::new))
+    ///     .service(upstream);
+    /// # fn serves_incoming<S: tower::Service<Request<Incoming>>>(_: &S) {}
+    /// # serves_incoming(&gateway);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
