@@ -530,6 +530,21 @@ mod tests {
         assert!(set.by_hash.is_empty());
     }
 
+    /// A set of up to four is compared with every entry, wherever it is filed; a larger one
+    /// looks under the presented payload's hash only. An entry filed under a wrong hash shows
+    /// which path a look-up took.
+    #[test]
+    fn a_small_set_is_scanned_and_a_large_one_hashed() {
+        for (size, found) in [(SCANNED, true), (SCANNED + 1, false)] {
+            let mut set = AcceptedSet::with_entries((0..size).map(|n| entry(&format!("id{n}"), "secret")));
+            let hash = set.hash(payload("id0", "secret").as_bytes());
+            let misfiled = set.by_hash.remove(&hash).unwrap();
+            set.by_hash.insert(hash.wrapping_add(1), misfiled);
+            let lookup = set.find(payload("id0", "secret").as_bytes());
+            assert_eq!(lookup.is_some(), found, "a set of {size}");
+        }
+    }
+
     #[test]
     fn an_entry_sharing_its_hash_with_another_is_still_found() {
         // A 64-bit collision cannot be made on purpose; file a second entry beside the first.
