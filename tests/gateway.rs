@@ -314,6 +314,25 @@ async fn one_of_100000_customers_rotates_under_load_and_another_is_removed() {
     assert_eq!(*errors.lock().unwrap(), Vec::<FollowProblem>::new());
 }
 
+/// A version that only adds customers is published like any other: the new customer's key
+/// goes live, the others stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_only_adds_a_customer_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("customers");
+    replace(&path, &lines(&[(0, 1)]));
+    let options = FollowOptions::default().interval(Duration::from_millis(20));
+    let set = LiveCredentialSet::follow(CredentialSetSource::lines(&path), options).unwrap();
+    let server = gateway(&set).await;
+    let client = common::http_client();
+    assert_eq!(call(&client, &server, &customer(1, 1)).await.0, StatusCode::UNAUTHORIZED);
+
+    replace(&path, &lines(&[(0, 1), (1, 1)]));
+    wait_for(&client, &server, &customer(1, 1), |(status, _)| status == StatusCode::OK).await;
+    assert_eq!(call(&client, &server, &customer(0, 1)).await, (StatusCode::OK, false));
+    assert_eq!(set.ids(), ["cust000000", "cust000001"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_version_changes_nothing_and_is_reported_once() {
     let mut volume = SecretVolume::with_keys(&[("cust000001", "one"), ("cust000002", "two")]);
