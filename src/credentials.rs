@@ -462,6 +462,30 @@ fn read_var(name: &'static str) -> Result<String, LoadError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_accepted_credential_says_how_it_is_held_and_never_the_secret() {
+        let secret: AcceptedCredential = "qawsedrftg:abcdefghijk".parse().unwrap();
+        let digest = AcceptedCredential::with_digest("qawsedrftg", [7; 32]);
+        assert!(!secret.is_digest());
+        assert!(digest.is_digest());
+        for (credential, held) in [(secret, "[redacted secret]"), (digest, "[sha256 digest]")] {
+            let shown = format!("{credential:?}");
+            assert!(shown.contains("qawsedrftg") && shown.contains(held), "{shown}");
+            assert!(!shown.contains("abcdefghijk") && !shown.contains("0707"), "{shown}");
+        }
+    }
+
+    /// Sets of credentials are sorted by ID, then secrets before digests, then bytes; `<` and
+    /// `cmp` agree.
+    #[test]
+    fn held_credentials_order_by_kind_then_bytes() {
+        let (a, b) = (Held::Secret(Zeroizing::new("a".into())), Held::Secret(Zeroizing::new("b".into())));
+        let digest = Held::Sha256([0; 32]);
+        assert!(a < b && b < digest);
+        assert_eq!(b.partial_cmp(&digest), Some(b.cmp(&digest)));
+        assert_eq!(digest.partial_cmp(&a), Some(std::cmp::Ordering::Greater));
+    }
+
     /// The limit check computes the length without encoding; it must match the encoding.
     #[test]
     fn header_value_len_is_the_encoded_length() {
