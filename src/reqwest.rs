@@ -29,11 +29,11 @@
 //! reqwest follows redirects where no middleware sees them, and to another host drops
 //! `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` but would carry a
 //! `token` header. This client follows a redirect only from inside the scope to inside it (ten
-//! at most) and returns any other `3xx`. The one way in, jocloud's answer to plain HTTP naming
-//! the same host over HTTPS, the middleware follows itself, by reqwest's rules: after
-//! `301`/`302` a `POST`, after `303` anything but `HEAD`, becomes a `GET` without body or payload
-//! headers; `307`/`308` keep method and body (a streamed body gets the `3xx` back); cross-origin
-//! headers go.
+//! at most) and returns any other `3xx`; the token middleware exists only in such a client. The
+//! one way in, jocloud's answer to plain HTTP naming the same host over HTTPS, the middleware
+//! follows itself, by reqwest's rules: after `301`/`302` a `POST`, after `303` anything but
+//! `HEAD`, becomes a `GET` without body or payload headers; `307`/`308` keep method and body (a
+//! streamed body gets the `3xx` back); cross-origin headers go.
 
 use http::{
     header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING},
