@@ -132,7 +132,7 @@ impl TokenAuthLayer {
     }
 
     /// The options, to change while the layer is built.
-    fn config(&mut self) -> &mut Config {
+    fn config_mut(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
     }
 
@@ -144,7 +144,7 @@ impl TokenAuthLayer {
     /// [scope](self#scope), and the [policy](Self::policy) applies to it too.
     #[must_use]
     pub fn cloud_recording(mut self, app_id: u64) -> Self {
-        let config = self.config();
+        let config = self.config_mut();
         // Stored as a clone, in the shared form whose clones never allocate (see `Credentials`).
         config.app_id = Some(HeaderValue::from(app_id).clone());
         config.scope.set_default_hosts(Hosts::CloudRecording);
@@ -155,7 +155,7 @@ impl TokenAuthLayer {
     /// [`cloud_recording`](Self::cloud_recording)).
     #[must_use]
     pub fn scheme(mut self, scheme: Scheme) -> Self {
-        self.config().scheme = Some(scheme);
+        self.config_mut().scheme = Some(scheme);
         self
     }
 
@@ -164,14 +164,14 @@ impl TokenAuthLayer {
     pub fn header_name(mut self, name: HeaderName) -> Self {
         // Stored as a clone: a name built at run time allocates on its first clone, its
         // clone never does, and the name is cloned on every request.
-        self.config().header_name = name.clone();
+        self.config_mut().header_name = name.clone();
         self
     }
 
     /// What to do when a request already carries the header ([`InsertPolicy::Override`] unless set).
     #[must_use]
     pub fn policy(mut self, policy: InsertPolicy) -> Self {
-        self.config().policy = policy;
+        self.config_mut().policy = policy;
         self
     }
 
@@ -179,7 +179,7 @@ impl TokenAuthLayer {
     /// the same machine: see [scope](self#scope).
     #[must_use]
     pub fn allow_http(mut self) -> Self {
-        self.config().scope.allow_http();
+        self.config_mut().scope.allow_http();
         self
     }
 
@@ -198,7 +198,7 @@ impl TokenAuthLayer {
     /// ```
     #[must_use]
     pub fn for_host(mut self, host: HostPattern) -> Self {
-        self.config().scope.add_host(host);
+        self.config_mut().scope.add_host(host);
         self
     }
 
