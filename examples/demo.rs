@@ -6,11 +6,11 @@
 //!
 //! Starts a mock of jocloud's image moderation, guarded by `ValidateTokenLayer`, as an HTTPS
 //! endpoint named `ai.jocloud.com` (a certificate made at start, the name resolved to
-//! loopback), and the same mock over plain HTTP beside it. Sends `POST
-//! /app/{appid}/v1/image/sync` through the recommended client stack, the token layer with its
-//! default scope (no `for_host`, no `allow_http`): over HTTPS, signed and accepted; with a wrong
-//! secret, refused; over plain HTTP, not signed at all. Exits non-zero unless all three turn
-//! out so, so CI runs it as a check.
+//! loopback). Sends `POST /app/{appid}/v1/image/sync` through the recommended client stack, the
+//! token layer with its default scope (no `for_host`, no `allow_http`): over HTTPS, signed and
+//! accepted; with a wrong secret, refused; to an `http://` URL, sent over HTTPS instead, before
+//! anything leaves in clear, and accepted. Exits non-zero unless all three turn out so, so CI
+//! runs it as a check.
 
 use std::{error::Error, process::ExitCode, time::Duration};
 
@@ -27,6 +27,7 @@ use jocloud_auth_examples::{
 };
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
+use tower_http::follow_redirect::FollowRedirectLayer;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -42,14 +43,7 @@ async fn run() -> Result<(), BoxError> {
     let mock = mock_jocloud(ValidateTokenLayer::new(&credentials));
     let https = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let https_port = https.local_addr()?.port();
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let http_port = http.local_addr()?.port();
-    let servers = [
-        tls.serve(https, mock.clone()),
-        tokio::spawn(async move {
-            let _ = axum::serve(http, mock).await;
-        }),
-    ];
+    let server = tls.serve(https, mock);
     let client = tls.client()?;
 
     println!("jocloud-auth demo, offline: a mock of jocloud as https://ai.jocloud.com:{https_port}");
@@ -62,19 +56,20 @@ async fn run() -> Result<(), BoxError> {
     println!("\nThe same request with a wrong secret:\n");
     let rejected = send(&client, &Credentials::new("qawsedrftg", "not-the-secret")?, &url).await?;
 
-    println!("\nThe right key, over plain HTTP: the layer does not send it.\n");
-    let plain = send(&client, &credentials, &format!("http://ai.jocloud.com:{http_port}{path}")).await?;
-    servers.iter().for_each(|server| server.abort());
-    let outcomes = [accepted, rejected, plain];
+    let plain = format!("http://ai.jocloud.com:{https_port}{path}");
+    println!("\nThe right key, to {plain}: the layer sends it over HTTPS instead.\n");
+    let upgraded = send(&client, &credentials, &plain).await?;
+    server.abort();
+    let outcomes = [accepted, rejected, upgraded];
     let expected = [
         (StatusCode::OK, None),
         (StatusCode::UNAUTHORIZED, Some(r#"Base error="invalid_token""#.to_owned())),
-        (StatusCode::UNAUTHORIZED, Some(r#"Base error="missing_token""#.to_owned())),
+        (StatusCode::OK, None),
     ];
     if outcomes != expected {
         return Err(format!("expected {expected:?}, got {outcomes:?}").into());
     }
-    println!("\nok: signed and accepted over HTTPS, refused with a wrong key, not signed over HTTP");
+    println!("\nok: signed and accepted over HTTPS, refused with a wrong key, plain HTTP sent as HTTPS");
     Ok(())
 }
 
@@ -86,6 +81,8 @@ async fn send(
     url: &str,
 ) -> Result<(StatusCode, Option<String>), BoxError> {
     let client = ServiceBuilder::new()
+        // Outside the token layer: every hop is signed, or not, by the scope.
+        .layer(FollowRedirectLayer::new())
         .layer(SetTraceIdLayer::new()) // one traceId per logical request, shared by its retries
         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(10)))
         .layer(tower::retry::RetryLayer::new(RetrySafe { remaining: 2 }))

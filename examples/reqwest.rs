@@ -49,7 +49,7 @@ async fn run() -> Result<(), BoxError> {
     // The documented setup, scoped to the endpoint: the mock is named and plain HTTP allowed.
     // Against jocloud itself the default scope is right: use neither option, and a TLS
     // feature of reqwest.
-    let token = TokenAuthLayer::new(&credentials).for_host(addr.into()).allow_http();
+    let token = TokenAuthLayer::new(&credentials).for_host(addr.try_into()?).allow_http();
     let client = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token)?.build();
 
     let url = format!("http://{addr}/app/123456/v1/image/sync?traceId=8d3c0d52-reqwest-example");

@@ -109,6 +109,9 @@ pub mod trace_id;
 #[cfg(feature = "digest")]
 mod digest;
 
+#[cfg(any(feature = "tower-http-06", feature = "tower-http-07"))]
+mod redirect_policy;
+
 #[cfg(feature = "tower")]
 mod builder;
 

@@ -1,12 +1,12 @@
-//! The jocloud token for reqwest: one call that builds a reqwest-middleware client with it.
+//! The jocloud token for reqwest: a reqwest-middleware client that carries it, built in one call.
 //!
 //! ```no_run
 //! use jocloud_auth::{token_auth::TokenAuthLayer, Credentials};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let token = TokenAuthLayer::new(&Credentials::from_env()?);
-//! // Your TLS, timeouts and proxies on the reqwest builder; the token, its redirect policy
-//! // and (with `trace-id`) the `traceId` come with the call.
+//! // Your TLS, timeouts and proxies on the reqwest builder; the token and its redirect policy
+//! // come with the call.
 //! let builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10));
 //! let client = jocloud_auth::reqwest::client_builder(builder, &token)?.build();
 //!
@@ -16,40 +16,40 @@
 //! # }
 //! ```
 //!
-//! [`client_builder`] builds the `reqwest::Client` with the redirect policy below (replacing
-//! the builder's) into a `reqwest_middleware::ClientBuilder` that adds, outermost first: with
-//! `trace-id`, one `traceId` per request as `trace_id` sets it, kept across the retry; the
-//! token, as the [`TokenAuthLayer`] adds it, [scope](crate::token_auth#scope) included; for a
-//! live layer (feature `rotation`), `retry`'s previous-key retry (a streamed body is sent once).
-//! Middleware added with `.with(..)` runs inside, and sees the token header marked
-//! [sensitive](http::HeaderValue::is_sensitive).
+//! [`client_builder`] builds the `reqwest::Client` with the redirect policy below (replacing the
+//! builder's), and its [`ClientBuilder`] builds a `reqwest_middleware::ClientWithMiddleware`
+//! that runs, outermost first: [`trace_id`](ClientBuilder::trace_id)'s `traceId` (feature
+//! `trace-id`), once per request and kept across every retry; the middleware you add with
+//! [`with`](ClientBuilder::with), in the order added; the token, as the [`TokenAuthLayer`]
+//! adds it, [scope](crate::token_auth#scope) and upgrade to HTTPS included; and, for a live
+//! layer (feature `rotation`), `retry`'s previous-key retry (a streamed body is sent once).
+//! Nothing runs between the token and reqwest: a middleware of yours that changes the URL
+//! (a failover to another region, a rewrite) does so before the scope decides, and one that
+//! retries sends each attempt through the token middleware, with the current key.
 //!
 //! # Redirects
 //!
 //! reqwest follows redirects where no middleware sees them, and to another host drops
 //! `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` but would carry a
-//! `token` header. This client follows a redirect only from inside the scope to inside it (ten
-//! at most) and returns any other `3xx`; the token middleware exists only in such a client. The
-//! one way in, jocloud's answer to plain HTTP naming the same host over HTTPS, the middleware
-//! follows itself, by reqwest's rules: after `301`/`302` a `POST`, after `303` anything but
-//! `HEAD`, becomes a `GET` without body or payload headers; `307`/`308` keep method and body (a
-//! streamed body gets the `3xx` back); cross-origin headers go.
+//! `token` header. This client follows at most ten, and none that would take a request
+//! carrying the token out of the scope: that `3xx` is returned, as tower-http's
+//! `FollowRedirect` returns it with the layer's
+//! [`redirect_policy`](TokenAuthLayer::redirect_policy). The token middleware exists only in
+//! such a client.
 
-use http::{
-    header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, TRANSFER_ENCODING},
-    HeaderName, Method, StatusCode,
-};
+use std::{fmt, sync::Arc};
+
 use reqwest::{redirect, Request, Response, Url};
-use reqwest_middleware::{Middleware, Next};
+use reqwest_middleware::{ClientWithMiddleware, Middleware, Next, RequestInitialiser};
 
-use crate::{scope::Target, token_auth::TokenAuthLayer};
-
-/// The longest redirect chain followed, as reqwest's own default.
-const MAX_REDIRECTS: usize = 10;
+use crate::{
+    scope::{Decision, Target},
+    token_auth::{TokenAuthLayer, MAX_REDIRECTS},
+};
 
 /// Builds a `reqwest::Client` from `builder` with the redirect policy that keeps the token in
-/// its scope, and returns it in a `reqwest_middleware::ClientBuilder` that adds the token as
-/// `token` would (and, with `trace-id`, the `traceId`). See the [module docs](self).
+/// its scope, for a [`ClientBuilder`] that adds the token as `token` would. See the
+/// [module docs](self).
 ///
 /// # Errors
 ///
@@ -57,40 +57,112 @@ const MAX_REDIRECTS: usize = 10;
 pub fn client_builder(
     builder: reqwest::ClientBuilder,
     token: &TokenAuthLayer,
-) -> reqwest::Result<reqwest_middleware::ClientBuilder> {
+) -> reqwest::Result<ClientBuilder> {
     let client = builder.redirect(redirect_policy(token.clone())).build()?;
-    let middleware = reqwest_middleware::ClientBuilder::new(client);
-    // Outermost, so that a retry with the previous key keeps the request's ID.
-    #[cfg(feature = "trace-id")]
-    let middleware = middleware.with(trace::TraceIdMiddleware);
-    let middleware = middleware.with(TokenAuthMiddleware { layer: token.clone() });
-    // Inside the token middleware: it sees the key the request was sent with.
-    #[cfg(feature = "rotation")]
-    let middleware = middleware.with(retry::PreviousKeyMiddleware { layer: token.clone() });
-    Ok(middleware)
+    Ok(ClientBuilder {
+        client,
+        token: token.clone(),
+        trace_id: false,
+        middleware: Vec::new(),
+        initialisers: Vec::new(),
+    })
 }
 
-/// Follows a redirect only from the scope into the scope; otherwise hands the `3xx` back.
+/// A reqwest-middleware client that carries the jocloud token, from [`client_builder`].
+///
+/// Middleware added here runs outside the token middleware, as retry, failover and tracing
+/// layers go outside `TokenAuthLayer` on a tower stack: see the [module docs](self). The
+/// order of calls does not matter, but for the order of the middleware among themselves.
+pub struct ClientBuilder {
+    /// With the redirect policy that keeps the token in its scope.
+    client: reqwest::Client,
+    token: TokenAuthLayer,
+    /// Whether the `traceId` middleware goes first.
+    trace_id: bool,
+    middleware: Vec<Arc<dyn Middleware>>,
+    initialisers: Vec<Arc<dyn RequestInitialiser>>,
+}
+
+impl ClientBuilder {
+    /// Gives every request exactly one non-empty `traceId` query parameter, as
+    /// [`SetTraceIdLayer`](crate::trace_id::SetTraceIdLayer) does, and puts its
+    /// [`TraceId`](crate::trace_id::TraceId) in the middleware extensions. It runs first, so
+    /// that every retry of a request, yours or the previous-key retry, keeps its ID.
+    #[cfg(feature = "trace-id")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
+    #[must_use]
+    pub fn trace_id(mut self) -> Self {
+        self.trace_id = true;
+        self
+    }
+
+    /// Adds `middleware`, outside the token middleware: it sees no token header, a URL it
+    /// changes is in front of the scope's decision, and each request it sends on goes through
+    /// the token middleware with the current key.
+    #[must_use]
+    pub fn with<M: Middleware>(mut self, middleware: M) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Adds `initialiser`, run on each request builder, as `reqwest_middleware` runs them.
+    #[must_use]
+    pub fn with_init<I: RequestInitialiser>(mut self, initialiser: I) -> Self {
+        self.initialisers.push(Arc::new(initialiser));
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> ClientWithMiddleware {
+        let mut builder = reqwest_middleware::ClientBuilder::new(self.client);
+        #[cfg(feature = "trace-id")]
+        if self.trace_id {
+            builder = builder.with(trace::TraceIdMiddleware);
+        }
+        for middleware in self.middleware {
+            builder = builder.with_arc(middleware);
+        }
+        builder = builder.with(TokenAuthMiddleware { layer: self.token.clone() });
+        // Inside the token middleware: it sees the key the request was sent with.
+        #[cfg(feature = "rotation")]
+        let builder = builder.with(retry::PreviousKeyMiddleware { layer: self.token });
+        self.initialisers.into_iter().fold(builder, |builder, init| builder.with_arc_init(init)).build()
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("token", &self.token)
+            .field("trace_id", &self.trace_id)
+            .field("middleware", &self.middleware.len())
+            .field("initialisers", &self.initialisers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Follows at most ten redirects, and none that would take a request carrying the token out of
+/// the scope: that `3xx` is returned.
 fn redirect_policy(layer: TokenAuthLayer) -> redirect::Policy {
     redirect::Policy::custom(move |attempt| {
-        let in_scope = |url: &Url| layer.config.scope.permits(target(url));
+        let from = attempt.previous().last().map(target);
         if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error("too many redirects")
-        } else if in_scope(attempt.url()) && attempt.previous().last().is_some_and(in_scope) {
-            attempt.follow()
-        } else {
+        } else if from.is_some_and(|from| !layer.follows_redirect(from, target(attempt.url()))) {
             attempt.stop()
+        } else {
+            attempt.follow()
         }
     })
 }
 
 /// A reqwest URL as the scope sees it.
 fn target(url: &Url) -> Target<'_> {
-    Target::known(url.scheme(), url.host_str(), url.port_or_known_default())
+    Target::known(url.scheme(), url.host_str(), url.port())
 }
 
-/// Adds the token, and follows jocloud's HTTP-to-HTTPS redirect. Had only through
-/// [`client_builder`], with the policy that keeps reqwest's own redirects in the scope.
+/// Adds the token as the layer would. Had only through [`client_builder`], with the policy
+/// that keeps reqwest's own redirects in the scope.
 struct TokenAuthMiddleware {
     layer: TokenAuthLayer,
 }
@@ -103,91 +175,13 @@ impl Middleware for TokenAuthMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        if self.sign(&mut request) {
-            return next.run(request, extensions).await;
-        }
-        // Plain HTTP may be answered with a redirect to HTTPS, which the policy leaves here.
-        let upgrade = (request.url().scheme() == "http").then(|| Upgrade::of(&request));
-        let response = next.clone().run(request, extensions).await?;
-        match upgrade.and_then(|upgrade| upgrade.follow(&response, &self.layer)) {
-            Some(mut upgraded) => {
-                self.sign(&mut upgraded);
-                next.run(upgraded, extensions).await
-            }
-            None => Ok(response),
-        }
-    }
-}
-
-impl TokenAuthMiddleware {
-    /// Adds, keeps or removes the token as the layer would; says whether `request` is in scope.
-    fn sign(&self, request: &mut Request) -> bool {
-        let in_scope = self.layer.in_scope(target(request.url()));
-        self.layer.apply_to_headers(in_scope, request.headers_mut());
-        in_scope
-    }
-}
-
-/// A plain-HTTP request, kept to follow a redirect to the same host over HTTPS.
-struct Upgrade {
-    request: Request,
-    /// The body is a stream, which cannot be copied: `request` has none.
-    streamed: bool,
-}
-
-/// What reqwest (tower-http's `FollowRedirect`) drops with a body.
-const PAYLOAD_HEADERS: [HeaderName; 4] = [CONTENT_TYPE, CONTENT_LENGTH, CONTENT_ENCODING, TRANSFER_ENCODING];
-
-/// What reqwest drops on a redirect to another scheme, host or port.
-const CROSS_ORIGIN_HEADERS: [&str; 5] =
-    ["authorization", "cookie", "cookie2", "proxy-authorization", "www-authenticate"];
-
-impl Upgrade {
-    fn of(request: &Request) -> Self {
-        if let Some(copy) = request.try_clone() {
-            return Self { request: copy, streamed: false };
-        }
-        let mut copy = Request::new(request.method().clone(), request.url().clone());
-        *copy.headers_mut() = request.headers().clone();
-        *copy.version_mut() = request.version();
-        *copy.timeout_mut() = request.timeout().copied();
-        Self { request: copy, streamed: true }
-    }
-
-    /// The request to send next if `response` redirects it to the same host over HTTPS, into
-    /// `layer`'s scope, changed as reqwest changes a request it follows.
-    fn follow(self, response: &Response, layer: &TokenAuthLayer) -> Option<Request> {
-        let Self { mut request, streamed } = self;
-        let location = response.headers().get(LOCATION)?.to_str().ok()?;
-        let url = response.url().join(location).ok()?;
-        let same_host = url.host_str().is_some() && url.host_str() == request.url().host_str();
-        if url.scheme() != "https" || !same_host || !layer.config.scope.permits(target(&url)) {
-            return None;
-        }
-        let keeps_body = match response.status() {
-            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND => request.method() != Method::POST,
-            StatusCode::SEE_OTHER => false,
-            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => true,
-            _ => return None,
+        let signed = match self.layer.decide(target(request.url())) {
+            Decision::Sign => true,
+            Decision::Upgrade => request.url_mut().set_scheme("https").is_ok(),
+            Decision::Leave => false,
         };
-        if keeps_body && streamed {
-            // A stream cannot be sent again: the caller gets the redirect.
-            return None;
-        }
-        if !keeps_body {
-            *request.body_mut() = None;
-            if request.method() != Method::HEAD {
-                *request.method_mut() = Method::GET;
-            }
-            for name in PAYLOAD_HEADERS {
-                request.headers_mut().remove(name);
-            }
-        }
-        for name in CROSS_ORIGIN_HEADERS {
-            request.headers_mut().remove(name);
-        }
-        *request.url_mut() = url;
-        Some(request)
+        self.layer.apply_to_headers(signed, request.headers_mut());
+        next.run(request, extensions).await
     }
 }
 

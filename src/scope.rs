@@ -2,11 +2,12 @@
 
 use std::{
     fmt,
-    net::{IpAddr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     str::FromStr,
 };
 
 use http::uri::{Authority, Scheme};
+use psl::Psl as _;
 
 use crate::error::InvalidHost;
 
@@ -14,16 +15,18 @@ use crate::error::InvalidHost;
 /// and every name under it (`*.jocloud.com` matches `jocloud.com`, `ai.jocloud.com` and
 /// `a.b.jocloud.com`), with an optional port (`127.0.0.1:8080`) that the request must then use.
 ///
-/// Parse it from a string, or make it from an address (`SocketAddr`, `IpAddr`) for a local
-/// mock; an invalid pattern is an [`InvalidHost`] error, never a panic:
+/// Parse it from a string, or make it from the address a local mock listens on (`SocketAddr`,
+/// `IpAddr`); an invalid pattern is an [`InvalidHost`] error that says what to write instead,
+/// never a panic:
 ///
 /// ```
 /// use std::net::{Ipv4Addr, SocketAddr};
 /// use jocloud_auth::token_auth::HostPattern;
 ///
 /// let mock: HostPattern = "127.0.0.1:8080".parse()?;
-/// assert_eq!(mock, HostPattern::from(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080))));
+/// assert_eq!(mock, HostPattern::try_from(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)))?);
 /// assert!("https://ai.jocloud.com@evil.example/".parse::<HostPattern>().is_err());
+/// assert!("*.co.uk".parse::<HostPattern>().is_err(), "names of many owners");
 /// # Ok::<(), jocloud_auth::InvalidHost>(())
 /// ```
 ///
@@ -32,6 +35,11 @@ use crate::error::InvalidHost;
 /// (`ai.jocloud.com.`, the absolute form DNS resolves alike) is the same host as without.
 /// Without a port, any port matches; with one, only that port (a URI without a port has its
 /// scheme's default, 80 or 443).
+///
+/// Refused, because they reach the hosts of many owners or no host at all: a domain over one
+/// label (`*.com`) or over a public suffix of the [Public Suffix List](https://publicsuffix.org)
+/// (`*.co.uk`, `*.github.io`); a public suffix as a host (`com`); port 0; the unspecified
+/// addresses `0.0.0.0` and `[::]`, where servers listen but no request goes.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct HostPattern {
     /// Lowercase, without the `*.` of a domain pattern or a trailing dot.
@@ -46,6 +54,9 @@ impl HostPattern {
     /// Parses `pattern`: see the [type docs](Self).
     pub fn new(pattern: &str) -> Result<Self, InvalidHost> {
         let invalid = |reason| InvalidHost::new(pattern, reason);
+        if pattern.parse::<Ipv6Addr>().is_ok() {
+            return Err(invalid("an IPv6 address goes in brackets, as in a URI: `[::1]`, `[::1]:8080`"));
+        }
         let (subdomains, rest) = match pattern.strip_prefix("*.") {
             Some(rest) => (true, rest),
             None => (false, pattern),
@@ -63,16 +74,62 @@ impl HostPattern {
         if !port.is_empty() && port[1..].parse::<u16>().is_err() {
             return Err(invalid("the port is not a number from 0 to 65535"));
         }
-        if subdomains && host.starts_with('[') {
-            return Err(invalid("an IP address has no subdomains"));
+        let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+        let parsed = Self { host: host.into(), subdomains, port: authority.port_u16() };
+        parsed.breadth().map_or(Ok(parsed), |reason| Err(invalid(reason)))
+    }
+
+    /// Why this pattern would reach hosts no one user owns, or none at all; `None` if it names
+    /// hosts of one owner.
+    fn breadth(&self) -> Option<&'static str> {
+        let ip = self.host.starts_with('[') || self.host.parse::<Ipv4Addr>().is_ok();
+        if self.port == Some(0) {
+            return Some(
+                "port 0 asks the system for any free port, and no request goes to it: name the port \
+                 the server listens on (its `local_addr()`)",
+            );
         }
-        let host = host.strip_suffix('.').unwrap_or(host);
-        Ok(Self { host: host.to_ascii_lowercase().into(), subdomains, port: authority.port_u16() })
+        if ip {
+            return match (self.subdomains, self.unspecified()) {
+                (true, _) => Some("an IP address has no subdomains"),
+                (false, true) => Some(
+                    "0.0.0.0 and [::] are where a server listens on every interface, not where a \
+                     request goes: name the address the client connects to, such as 127.0.0.1",
+                ),
+                (false, false) => None,
+            };
+        }
+        let suffix = psl::List.suffix(self.host.as_bytes()).filter(|suffix| suffix.is_known());
+        let is_suffix = suffix.is_some_and(|suffix| suffix.as_bytes() == self.host.as_bytes());
+        if self.subdomains && !self.host.contains('.') {
+            Some(
+                "a wildcard over one label takes in a whole top-level domain: write a domain of your \
+                 own (`*.example.com`) or one host",
+            )
+        } else if self.subdomains && is_suffix {
+            Some(
+                "the domain is a public suffix (from the Public Suffix List), whose names belong to \
+                 many owners: write a domain under it that is yours, or one host",
+            )
+        } else if is_suffix && suffix.is_some_and(|suffix| suffix.typ() == Some(psl::Type::Icann)) {
+            Some("a public suffix such as `com` or `co.uk` is no one host: write the host's whole name")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the host is `0.0.0.0` or `[::]`.
+    fn unspecified(&self) -> bool {
+        let v6 = self.host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']'));
+        match v6 {
+            Some(v6) => v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_unspecified()),
+            None => self.host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_unspecified()),
+        }
     }
 
     /// Whether a request to `host` on `port` matches.
-    fn matches(&self, host: &[u8], port: Option<u16>) -> bool {
-        self.port.is_none_or(|own| port == Some(own)) && self.matches_host(host)
+    fn matches(&self, host: &[u8], port: u16) -> bool {
+        self.port.is_none_or(|own| port == own) && self.matches_host(host)
     }
 
     /// Whether `host` is this one or, for a domain, a name under it: the host exactly (a
@@ -109,21 +166,40 @@ impl FromStr for HostPattern {
     }
 }
 
-impl From<IpAddr> for HostPattern {
-    /// The address, any port.
-    fn from(ip: IpAddr) -> Self {
+impl TryFrom<IpAddr> for HostPattern {
+    type Error = InvalidHost;
+
+    /// The address, any port. `0.0.0.0` and `[::]`, where a server listens, are refused.
+    fn try_from(ip: IpAddr) -> Result<Self, InvalidHost> {
+        Self::of_ip(ip, None).checked()
+    }
+}
+
+impl TryFrom<SocketAddr> for HostPattern {
+    type Error = InvalidHost;
+
+    /// The address and its port, as a loopback mock's `local_addr()` gives them. Port 0 and
+    /// the unspecified addresses, which a server binds but no request goes to, are refused.
+    fn try_from(addr: SocketAddr) -> Result<Self, InvalidHost> {
+        Self::of_ip(addr.ip(), Some(addr.port())).checked()
+    }
+}
+
+impl HostPattern {
+    fn of_ip(ip: IpAddr, port: Option<u16>) -> Self {
         let host = match ip {
             IpAddr::V4(ip) => ip.to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),
         };
-        Self { host: host.into(), subdomains: false, port: None }
+        Self { host: host.into(), subdomains: false, port }
     }
-}
 
-impl From<SocketAddr> for HostPattern {
-    /// The address and its port, as a loopback mock listens on.
-    fn from(addr: SocketAddr) -> Self {
-        Self { port: Some(addr.port()), ..Self::from(addr.ip()) }
+    /// This pattern, unless it is too broad to mean one owner's hosts.
+    fn checked(self) -> Result<Self, InvalidHost> {
+        match self.breadth() {
+            Some(reason) => Err(InvalidHost::new(&self.to_string(), reason)),
+            None => Ok(self),
+        }
     }
 }
 
@@ -222,14 +298,6 @@ impl Web {
         }
     }
 
-    fn default_port(self) -> Option<u16> {
-        match self {
-            Web::Https => Some(443),
-            Web::Http => Some(80),
-            Web::Other => None,
-        }
-    }
-
     /// The scheme's name, for messages.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn as_str(self) -> &'static str {
@@ -243,9 +311,9 @@ impl Web {
 
 #[derive(Clone, Copy, Debug)]
 enum Place<'a> {
-    /// The authority of a URI, read only as far as the scope needs (see [`Scope::permits`]).
+    /// The authority of a URI, read only as far as the scope needs (see [`Scope::reaches`]).
     Uri(&'a http::Uri),
-    /// A host (without userinfo) and port already read, as a `reqwest::Url` has them.
+    /// A host (without userinfo) and the port the URL names, as a `reqwest::Url` has them.
     Known { host: &'a str, port: Option<u16> },
 }
 
@@ -260,7 +328,7 @@ impl<'a> Target<'a> {
         Self { scheme, place: Place::Uri(uri) }
     }
 
-    /// A request whose host (without userinfo) and port are known.
+    /// A request whose host (without userinfo) and port (`None`: the scheme's) are known.
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn known(scheme: &'a str, host: Option<&'a str>, port: Option<u16>) -> Self {
         Self { scheme: Web::of(scheme), place: Place::Known { host: host.unwrap_or(""), port } }
@@ -299,6 +367,30 @@ fn split_port(authority: &[u8]) -> Option<(&[u8], Option<u16>)> {
     }
 }
 
+/// What a client layer does with one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// In the scope as it is: the token goes with it.
+    Sign,
+    /// Plain HTTP to a host the scope reaches over HTTPS only: it goes over HTTPS instead,
+    /// with the token, before anything is sent (as a browser does for an HSTS host).
+    Upgrade,
+    /// Outside the scope: no token.
+    Leave,
+}
+
+/// `uri` over HTTPS: the same authority, where an explicit port 80 becomes HTTPS's own.
+/// `None` only where `http` cannot put the parts back together, which a valid URI never is.
+pub(crate) fn https_uri(uri: &http::Uri) -> Option<http::Uri> {
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(Scheme::HTTPS);
+    if let Some(authority) = parts.authority.as_ref().filter(|authority| authority.port_u16() == Some(80)) {
+        let (without_port, _) = authority.as_str().rsplit_once(':')?;
+        parts.authority = Some(without_port.parse().ok()?);
+    }
+    http::Uri::from_parts(parts).ok()
+}
+
 /// Which requests get the token: HTTPS (and plain HTTP only when allowed) to the named hosts.
 #[derive(Clone)]
 pub(crate) struct Scope {
@@ -333,33 +425,58 @@ impl Scope {
         }
     }
 
-    /// Whether a request to `target` gets the token.
+    /// What a request to `target` gets: the token as it is, the token over HTTPS instead of
+    /// plain HTTP, or no token. An upgraded request goes to the port its URI names, or
+    /// HTTPS's 443 where that is none or 80.
+    pub(crate) fn decide(&self, target: Target<'_>) -> Decision {
+        let place = target.place;
+        match target.scheme {
+            Web::Https if self.reaches(place, |port| port.unwrap_or(443)) => Decision::Sign,
+            Web::Http if self.allow_http && self.reaches(place, |port| port.unwrap_or(80)) => Decision::Sign,
+            Web::Http
+                if !self.allow_http
+                    && self.reaches(place, |port| port.filter(|&p| p != 80).unwrap_or(443)) =>
+            {
+                Decision::Upgrade
+            }
+            _ => Decision::Leave,
+        }
+    }
+
+    /// Whether a request to `target` gets the token as it is.
+    #[cfg_attr(
+        not(any(feature = "reqwest", feature = "tower-http-06", feature = "tower-http-07")),
+        allow(dead_code)
+    )]
+    pub(crate) fn permits(&self, target: Target<'_>) -> bool {
+        self.decide(target) == Decision::Sign
+    }
+
+    /// Whether `place` is a host a pattern names, on the port `port` makes of the one the URI
+    /// names (`None` where it names none).
     ///
     /// One reading decides, `http`'s (`Authority::host` and `port_u16`, which each scan the
     /// authority and cost more than the rest of a client layer). A plain `name[:port]` that a
     /// pattern matches (its bytes the pattern's and a valid name, its port digits) is read the
     /// same by `http`, so it is taken as it is; every other authority, userinfo and brackets
     /// included, is read by `http`.
-    pub(crate) fn permits(&self, target: Target<'_>) -> bool {
-        let scheme_ok = target.scheme == Web::Https || (self.allow_http && target.scheme == Web::Http);
-        let default = target.scheme.default_port();
-        scheme_ok
-            && match target.place {
-                Place::Uri(uri) => uri.authority().is_some_and(|authority| {
-                    let plain = split_port(authority.as_str().as_bytes());
-                    plain.is_some_and(|(host, port)| self.matches(host, port.or(default)))
-                        || self.matches_valid(authority.host(), authority.port_u16().or(default))
-                }),
-                Place::Known { host, port } => self.matches_valid(host, port),
-            }
+    fn reaches(&self, place: Place<'_>, port: impl Fn(Option<u16>) -> u16) -> bool {
+        match place {
+            Place::Uri(uri) => uri.authority().is_some_and(|authority| {
+                let plain = split_port(authority.as_str().as_bytes());
+                plain.is_some_and(|(host, explicit)| self.matches(host, port(explicit)))
+                    || self.matches_valid(authority.host(), port(authority.port_u16()))
+            }),
+            Place::Known { host, port: explicit } => self.matches_valid(host, port(explicit)),
+        }
     }
 
-    fn matches(&self, host: &[u8], port: Option<u16>) -> bool {
+    fn matches(&self, host: &[u8], port: u16) -> bool {
         self.hosts.iter().any(|pattern| pattern.matches(host, port))
     }
 
     /// Whether `host` is a valid host that a pattern matches.
-    fn matches_valid(&self, host: &str, port: Option<u16>) -> bool {
+    fn matches_valid(&self, host: &str, port: u16) -> bool {
         is_host(host) && self.matches(host.as_bytes(), port)
     }
 }
@@ -469,10 +586,23 @@ mod tests {
             for scheme in ["https", "http", "ftp"] {
                 let uri: http::Uri = format!("{scheme}://{authority}/").parse().unwrap();
                 for scope in &scopes {
-                    let scheme_ok = scheme == "https" || (scope.allow_http && scheme == "http");
-                    let port = uri.port_u16().or(Web::of(scheme).default_port());
-                    let exact = scheme_ok && scope.matches_valid(uri.host().unwrap(), port);
-                    assert_eq!(scope.permits(Target::of(&uri)), exact, "{uri} in {scope:?}");
+                    let host = uri.host().unwrap();
+                    let explicit = uri.port_u16();
+                    let expected = match scheme {
+                        "https" if scope.matches_valid(host, explicit.unwrap_or(443)) => Decision::Sign,
+                        "http" if scope.allow_http && scope.matches_valid(host, explicit.unwrap_or(80)) => {
+                            Decision::Sign
+                        }
+                        "http"
+                            if !scope.allow_http
+                                && scope
+                                    .matches_valid(host, explicit.filter(|&p| p != 80).unwrap_or(443)) =>
+                        {
+                            Decision::Upgrade
+                        }
+                        _ => Decision::Leave,
+                    };
+                    assert_eq!(scope.decide(Target::of(&uri)), expected, "{uri} in {scope:?}");
                 }
             }
         }
@@ -542,11 +672,20 @@ mod tests {
 
     #[test]
     fn host_patterns_from_addresses() {
-        use std::net::{Ipv4Addr, Ipv6Addr};
-        let v4 = HostPattern::from(IpAddr::from(Ipv4Addr::LOCALHOST));
+        let v4 = HostPattern::try_from(IpAddr::from(Ipv4Addr::LOCALHOST)).unwrap();
         assert_eq!(v4, "127.0.0.1".parse().unwrap());
-        let v6 = HostPattern::from(SocketAddr::from((Ipv6Addr::LOCALHOST, 8080)));
+        let v6 = HostPattern::try_from(SocketAddr::from((Ipv6Addr::LOCALHOST, 8080))).unwrap();
         assert_eq!(v6, "[::1]:8080".parse().unwrap());
+        // What a server binds, but no request goes to.
+        for addr in [
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8080)),
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, 8080)),
+        ] {
+            let error = HostPattern::try_from(addr).unwrap_err();
+            assert_eq!(error.pattern(), addr.to_string());
+        }
+        assert!(HostPattern::try_from(IpAddr::from(Ipv4Addr::UNSPECIFIED)).is_err());
         let mut scope = Scope::new(Hosts::Jocloud);
         scope.add_host(v6);
         scope.allow_http();
@@ -594,5 +733,76 @@ mod tests {
         }
         let error = HostPattern::new("ai.jocloud.com:99999").unwrap_err();
         assert!(error.to_string().ends_with("the port is not a number from 0 to 65535"));
+    }
+
+    /// Patterns that would reach the hosts of many owners, or no host at all, are refused with
+    /// what to write instead; a domain of one owner under a public suffix is not.
+    #[test]
+    fn broad_or_empty_patterns_are_refused_with_what_to_write() {
+        for (pattern, fix) in [
+            ("*.com", "`*.example.com`"),
+            ("*.COM.", "`*.example.com`"),
+            ("*.localhost", "`*.example.com`"),
+            ("*.co.uk", "a domain under it"),
+            ("*.github.io", "a domain under it"),
+            ("com", "the host's whole name"),
+            ("co.uk", "the host's whole name"),
+            ("127.0.0.1:0", "`local_addr()`"),
+            ("ai.jocloud.com:0", "`local_addr()`"),
+            ("0.0.0.0", "such as 127.0.0.1"),
+            ("[::]:8080", "such as 127.0.0.1"),
+            ("::1", "`[::1]`"),
+            ("2001:db8::1", "brackets"),
+            ("*.127.0.0.1", "no subdomains"),
+            ("*.[::1]", "no subdomains"),
+        ] {
+            let message = HostPattern::new(pattern).unwrap_err().to_string();
+            assert!(message.contains(fix), "{pattern}: {message}");
+        }
+        for pattern in [
+            "*.jocloud.com",
+            "jocloud.com",
+            "localhost",
+            "github.io",
+            "s3.amazonaws.com",
+            "*.example.co.uk",
+            "127.0.0.1:8080",
+            "[::1]",
+        ] {
+            assert!(HostPattern::new(pattern).is_ok(), "{pattern}");
+        }
+    }
+
+    /// Plain HTTP to a host the scope reaches over HTTPS goes over HTTPS instead, to the port
+    /// its URI names, or 443 for none or 80; with `allow_http` it goes as it is.
+    #[test]
+    fn plain_http_into_the_scope_is_upgraded() {
+        let decide = |scope: &Scope, uri: &str| scope.decide(Target::of(&uri.parse().unwrap()));
+        let jocloud = Scope::new(Hosts::Jocloud);
+        for uri in ["http://ai.jocloud.com/p", "http://ai.jocloud.com:80/", "http://AI.jocloud.com:8080/"] {
+            assert_eq!(decide(&jocloud, uri), Decision::Upgrade, "{uri}");
+        }
+        for uri in ["http://example.com/", "http://ai.jocloud.com@evil.example/", "ftp://ai.jocloud.com/"] {
+            assert_eq!(decide(&jocloud, uri), Decision::Leave, "{uri}");
+        }
+        let mut pinned = Scope::new(Hosts::Jocloud);
+        pinned.add_host("ai.jocloud.com:443".parse().unwrap());
+        assert_eq!(decide(&pinned, "http://ai.jocloud.com/"), Decision::Upgrade);
+        assert_eq!(decide(&pinned, "http://ai.jocloud.com:80/"), Decision::Upgrade);
+        assert_eq!(decide(&pinned, "http://ai.jocloud.com:443/"), Decision::Upgrade);
+        assert_eq!(decide(&pinned, "http://ai.jocloud.com:8443/"), Decision::Leave);
+        let mut plain = Scope::new(Hosts::Jocloud);
+        plain.allow_http();
+        assert_eq!(decide(&plain, "http://ai.jocloud.com/"), Decision::Sign);
+
+        for (http, https) in [
+            ("http://ai.jocloud.com/p?q=1", "https://ai.jocloud.com/p?q=1"),
+            ("http://ai.jocloud.com:80/p", "https://ai.jocloud.com/p"),
+            ("http://ai.jocloud.com:8080/p", "https://ai.jocloud.com:8080/p"),
+            ("http://u:p@ai.jocloud.com:80/", "https://u:p@ai.jocloud.com/"),
+            ("http://[::1]:80/", "https://[::1]/"),
+        ] {
+            assert_eq!(https_uri(&http.parse().unwrap()).unwrap().to_string(), https, "{http}");
+        }
     }
 }

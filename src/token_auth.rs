@@ -36,21 +36,36 @@
 //!
 //! By default the token goes over HTTPS to `jocloud.com` and the names under it
 //! ([`cloud_recording`](TokenAuthLayer::cloud_recording): `api.jocloud.com` and
-//! `api-oversea.jocloud.com` only). Any other request leaves with **no** token header, not even
-//! one the caller set (under [`InsertPolicy::IfMissing`]) or a redirect layer carried from an
-//! earlier hop, so jocloud's redirect from HTTP to HTTPS is safe to follow. With `tracing`, each
-//! such request is a `DEBUG` event naming scheme and host.
+//! `api-oversea.jocloud.com` only). A request over plain HTTP to one of those hosts is sent over
+//! HTTPS instead, before anything leaves, as a browser does for an HSTS host: jocloud answers
+//! plain HTTP only with a redirect, which would have sent the body in clear and, after a `301`,
+//! turned a `POST` into a bodiless `GET`. An explicit port 80 becomes 443; another port is
+//! kept. Any other request leaves with **no** token header, not even one the caller set (under
+//! [`InsertPolicy::IfMissing`]) or a redirect layer carried from an earlier hop. With
+//! `tracing`, a request sent without the token or over HTTPS instead is a `DEBUG` event naming
+//! its host.
 //!
 //! Two opt-outs: [`for_host`](TokenAuthLayer::for_host) sends the token to your hosts (a
 //! [`HostPattern`]: a mock, a proxy) *instead of* jocloud's,
-//! [`allow_http`](TokenAuthLayer::allow_http) over plain HTTP too.
+//! [`allow_http`](TokenAuthLayer::allow_http) over plain HTTP too, as it is.
 //!
-//! # Layer ordering
+//! # Redirects
 //!
-//! Put `TokenAuthLayer` *inside* (after, in a `ServiceBuilder`) redirect, retry, timeout and
-//! tracing layers: then the scope sees every hop (tower-http's `FollowRedirect` strips only
-//! `Authorization`, `Cookie` and `Proxy-Authorization` across origins), each retry gets the
-//! current key, and layers outside never see the token; layers inside see it marked sensitive.
+//! Put `TokenAuthLayer` *inside* tower-http's `FollowRedirectLayer` (after it in a
+//! `ServiceBuilder`), as README shows: then every hop passes through the layer, which signs it
+//! or takes the token off by the scope. Inside, `FollowRedirect` replays the first request's
+//! headers on every hop and strips only `Authorization`, `Cookie` and `Proxy-Authorization`
+//! across origins: a redirect elsewhere would take the token along. There, give it the layer's
+//! [`redirect_policy`](TokenAuthLayer::redirect_policy) (features `tower-http-06`,
+//! `tower-http-07`), which follows no redirect out of the scope. With either feature the layer
+//! also checks the `RequestUri` tower-http leaves on the response and **panics** if a redirect
+//! followed inside it ended outside the scope, with the token: the message names both fixes.
+//! (A chain that leaves the scope and comes back is not seen by that check; the order or the
+//! policy is what keeps the token in.)
+//!
+//! Retry and timeout layers go outside it too, so that each attempt gets the current key;
+//! `retry::RetryWithPreviousKey` is the one retry that goes inside. Layers outside never see
+//! the token; layers inside see it marked sensitive.
 //!
 //! # Security
 //!
@@ -60,19 +75,24 @@
 
 use std::{
     fmt,
+    future::Future,
+    pin::Pin,
     sync::Arc,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
-use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+#[cfg(any(feature = "tower-http-06", feature = "tower-http-07"))]
+pub use crate::redirect_policy::RedirectPolicy;
 pub use crate::scope::HostPattern;
 use crate::{
     credentials::{Credentials, EncodedToken, Scheme, TOKEN_HEADER},
     key::Token,
-    scope::{Hosts, Scope, Target},
+    scope::{https_uri, Decision, Hosts, Scope, Target},
 };
 
 /// What to do when a request already has the token header.
@@ -111,6 +131,10 @@ pub(crate) struct Config {
 
 /// The header cloud recording wants beside the token.
 const APP_ID: HeaderName = HeaderName::from_static("appid");
+
+/// The most redirects a client of this crate follows for one request, as reqwest by default.
+#[cfg(any(feature = "reqwest", feature = "tower-http-06", feature = "tower-http-07"))]
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 impl TokenAuthLayer {
     /// A layer that sends `credentials` as `token: Base <base64(id:secret)>`, over HTTPS to
@@ -175,8 +199,8 @@ impl TokenAuthLayer {
         self
     }
 
-    /// Sends the token over plain HTTP too, for a loopback mock or a TLS-terminating proxy on
-    /// the same machine: see [scope](self#scope).
+    /// Sends the token over plain HTTP too, as it is, for a loopback mock or a TLS-terminating
+    /// proxy on the same machine: see [scope](self#scope).
     #[must_use]
     pub fn allow_http(mut self) -> Self {
         self.config_mut().scope.allow_http();
@@ -184,14 +208,15 @@ impl TokenAuthLayer {
     }
 
     /// Sends the token to `host` instead of jocloud's hosts; call again to add more. See
-    /// [scope](self#scope).
+    /// [scope](self#scope). Name the port of a local mock: a pattern without one takes every
+    /// port of the host, and so every other local server a redirect might name.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let credentials = jocloud_auth::Credentials::new("qawsedrftg", "abcdefghijk")?;
     /// use jocloud_auth::token_auth::TokenAuthLayer;
     ///
-    /// let mock = TokenAuthLayer::new(&credentials).for_host("127.0.0.1".parse()?).allow_http();
+    /// let mock = TokenAuthLayer::new(&credentials).for_host("127.0.0.1:8080".parse()?).allow_http();
     /// # let _ = mock;
     /// # Ok(())
     /// # }
@@ -208,33 +233,51 @@ impl TokenAuthLayer {
         self.config.scheme.unwrap_or(product)
     }
 
-    /// Adds, keeps or removes the headers on one request.
-    fn apply<B>(&self, request: &mut Request<B>) {
-        let in_scope = self.in_scope(Target::of(request.uri()));
-        self.apply_to_headers(in_scope, request.headers_mut());
+    /// Signs `request`, sends it over HTTPS instead, or takes the headers off it, as the scope
+    /// decides; says whether it carries the token now.
+    fn apply<B>(&self, request: &mut Request<B>) -> bool {
+        let decision = self.decide(Target::of(request.uri()));
+        let signed = match decision {
+            Decision::Sign => true,
+            // A URI that cannot be rebuilt (none can) is left as it is, without the token.
+            Decision::Upgrade => match https_uri(request.uri()) {
+                Some(uri) => {
+                    *request.uri_mut() = uri;
+                    true
+                }
+                None => false,
+            },
+            Decision::Leave => false,
+        };
+        self.apply_to_headers(signed, request.headers_mut());
+        signed
     }
 
-    /// Whether a request to `target` gets the token; with `tracing`, says why not.
-    pub(crate) fn in_scope(&self, target: Target<'_>) -> bool {
-        let in_scope = self.config.scope.permits(target);
+    /// What the scope decides for a request to `target`; with `tracing`, a `DEBUG` event for
+    /// a request that goes without the token or over HTTPS instead.
+    pub(crate) fn decide(&self, target: Target<'_>) -> Decision {
+        let decision = self.config.scope.decide(target);
         #[cfg(feature = "tracing")]
-        if !in_scope {
-            tracing::debug!(
+        match decision {
+            Decision::Sign => {}
+            Decision::Upgrade => tracing::debug!(
+                host = target.host(),
+                "jocloud token: plain HTTP to a host in the layer's scope, sent over HTTPS instead"
+            ),
+            Decision::Leave => tracing::debug!(
                 scheme = target.scheme().as_str(),
                 host = target.host(),
                 "jocloud token not sent: the request is outside the layer's scope"
-            );
+            ),
         }
-        in_scope
+        decision
     }
 
-    /// Adds, keeps or removes the headers, given whether the request is in scope.
-    pub(crate) fn apply_to_headers(&self, in_scope: bool, headers: &mut HeaderMap) {
-        if !in_scope {
-            headers.remove(&self.config.header_name);
-            if self.config.app_id.is_some() {
-                headers.remove(APP_ID);
-            }
+    /// Adds or keeps the headers on a request that carries the token, removes them from one
+    /// that does not.
+    pub(crate) fn apply_to_headers(&self, signed: bool, headers: &mut HeaderMap) {
+        if !signed {
+            self.remove_headers(headers);
             return;
         }
         let keep = self.config.policy == InsertPolicy::IfMissing;
@@ -246,6 +289,30 @@ impl TokenAuthLayer {
                 headers.insert(APP_ID, app_id.clone());
             }
         }
+    }
+
+    /// Removes the token header and, for cloud recording, the `AppID` header.
+    pub(crate) fn remove_headers(&self, headers: &mut HeaderMap) {
+        headers.remove(&self.config.header_name);
+        if self.config.app_id.is_some() {
+            headers.remove(APP_ID);
+        }
+    }
+}
+
+/// The redirect rule of the clients that follow redirects below the token: reqwest's and
+/// tower-http's `FollowRedirect` with [`RedirectPolicy`].
+#[cfg(any(feature = "reqwest", feature = "tower-http-06", feature = "tower-http-07"))]
+impl TokenAuthLayer {
+    /// Whether a request to `target` would carry the token as it is.
+    pub(crate) fn permits(&self, target: Target<'_>) -> bool {
+        self.config.scope.permits(target)
+    }
+
+    /// Whether to follow a redirect from `from` to `to`: not where it would take a request
+    /// carrying the token out of the scope (the `3xx` is returned instead).
+    pub(crate) fn follows_redirect(&self, from: Target<'_>, to: Target<'_>) -> bool {
+        !self.permits(from) || self.permits(to)
     }
 }
 
@@ -286,22 +353,105 @@ impl<S> TokenAuth<S> {
     inner_service_accessors!();
 }
 
-impl<S, B> Service<Request<B>> for TokenAuth<S>
+impl<S, B, ResBody> Service<Request<B>> for TokenAuth<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResBody>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        self.layer.apply(&mut request);
-        self.inner.call(request)
+        let signed = self.layer.apply(&mut request);
+        ResponseFuture { future: self.inner.call(request), check: Check::new(&self.layer, signed) }
     }
+}
+
+pin_project! {
+    /// Response future of [`TokenAuth`]: the inner service's response. With the `tower-http-06`
+    /// or `tower-http-07` feature, it checks that no redirect followed inside the layer took
+    /// the token out of its scope (see [redirects](self#redirects)).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        future: F,
+        check: Check,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = ready!(this.future.poll(cx));
+        if let Ok(response) = &output {
+            this.check.response(response);
+        }
+        Poll::Ready(output)
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// What is checked of a signed request's response: where a redirect followed inside the layer
+/// ended (features `tower-http-06`, `tower-http-07`).
+#[cfg(any(feature = "tower-http-06", feature = "tower-http-07"))]
+struct Check(Option<TokenAuthLayer>);
+
+#[cfg(any(feature = "tower-http-06", feature = "tower-http-07"))]
+impl Check {
+    fn new(layer: &TokenAuthLayer, signed: bool) -> Self {
+        Self(signed.then(|| layer.clone()))
+    }
+
+    /// Panics if tower-http's `FollowRedirect`, inside the layer, followed the signed request
+    /// to a URI outside the scope: the token went there. Its `RequestUri` says where it ended.
+    fn response<B>(&mut self, response: &Response<B>) {
+        let Some(layer) = self.0.take() else { return };
+        let extensions = response.extensions();
+        #[cfg(feature = "tower-http-06")]
+        let ended = extensions.get::<tower_http::follow_redirect::RequestUri>().map(|uri| &uri.0);
+        #[cfg(not(feature = "tower-http-06"))]
+        let ended = None;
+        #[cfg(feature = "tower-http-07")]
+        let ended =
+            ended.or(extensions.get::<tower_http_07::follow_redirect::RequestUri>().map(|uri| &uri.0));
+        if let Some(uri) = ended.filter(|uri| !layer.permits(Target::of(uri))) {
+            let port = uri.port().map(|port| format!(":{port}")).unwrap_or_default();
+            panic!(
+                "jocloud-auth: tower-http's FollowRedirect inside TokenAuthLayer followed a redirect to \
+                 {}://{}{port}, outside the layer's scope, with the token. Put TokenAuthLayer inside \
+                 FollowRedirectLayer (after it in a ServiceBuilder), or give FollowRedirectLayer \
+                 the layer's redirect_policy().",
+                uri.scheme_str().unwrap_or(""),
+                uri.host().unwrap_or(""),
+            );
+        }
+    }
+}
+
+/// Nothing to check without tower-http.
+#[cfg(not(any(feature = "tower-http-06", feature = "tower-http-07")))]
+struct Check;
+
+#[cfg(not(any(feature = "tower-http-06", feature = "tower-http-07")))]
+impl Check {
+    fn new(_: &TokenAuthLayer, _: bool) -> Self {
+        Self
+    }
+
+    fn response<B>(&mut self, _: &Response<B>) {}
 }
 
 impl<S: fmt::Debug> fmt::Debug for TokenAuth<S> {

@@ -163,7 +163,8 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
     bounded(async {
         let credentials = common::vendor_credentials();
         let pair = redirect_pair(&credentials).await;
-        let a_only = || TokenAuthLayer::new(&credentials).for_host(pair.a.addr.into()).allow_http();
+        let a_only =
+            || TokenAuthLayer::new(&credentials).for_host(pair.a.addr.try_into().unwrap()).allow_http();
         let get = || Request::get(pair.a.url("/start")).body(Full::<Bytes>::default()).unwrap();
 
         // Recommended order: FollowRedirect outside, a scoped TokenAuth inside it.
@@ -181,14 +182,7 @@ async fn a_scoped_token_does_not_follow_a_cross_origin_redirect() {
             .layer(common::on_loopback(TokenAuthLayer::new(&credentials)))
             .service(http_client());
         assert_eq!(common::body_text(unscoped.oneshot(get()).await.unwrap()).await, "b got the token");
-
-        // And why the order matters: outside FollowRedirect, the token is part of the request
-        // FollowRedirect replays, and no scope can take it back.
-        let wrong_order = ServiceBuilder::new()
-            .layer(a_only())
-            .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
-            .service(http_client());
-        assert_eq!(common::body_text(wrong_order.oneshot(get()).await.unwrap()).await, "b got the token");
+        // The other orders, over TLS: tests/redirects.rs.
     })
     .await;
 }
@@ -200,7 +194,7 @@ async fn a_callers_own_token_header_does_not_follow_a_redirect_out_of_scope() {
     bounded(async {
         let credentials = common::vendor_credentials();
         let pair = redirect_pair(&credentials).await;
-        let a_only = TokenAuthLayer::new(&credentials).for_host(pair.a.addr.into());
+        let a_only = TokenAuthLayer::new(&credentials).for_host(pair.a.addr.try_into().unwrap());
         let client = ServiceBuilder::new()
             .layer(tower_http::follow_redirect::FollowRedirectLayer::new())
             .layer(a_only.allow_http().policy(InsertPolicy::IfMissing))

@@ -37,7 +37,7 @@ fn to_jocloud() -> Request<()> {
 /// What a service built from `credentials` sends right now.
 fn sent(credentials: &LiveCredentials) -> HeaderValue {
     let request = common::now(TokenAuthLayer::live(credentials).layer(common::echo()).oneshot(to_jocloud()));
-    request.unwrap().headers()["token"].clone()
+    request.unwrap().into_body().headers()["token"].clone()
 }
 
 #[test]

@@ -43,10 +43,10 @@ fn the_forbidden_payload_is_the_real_one() {
     // Guards the other tests: if this constant were wrong they could not fail.
     let sent = TokenAuthLayer::new(&credentials())
         .layer(service_fn(|request: Request<()>| async move {
-            Ok::<_, Infallible>(request.headers()["token"].to_str().unwrap().to_owned())
+            Ok::<_, Infallible>(http::Response::new(request.headers()["token"].to_str().unwrap().to_owned()))
         }))
         .oneshot(Request::get("https://ai.jocloud.com/").body(()).unwrap());
-    let sent = common::block_on(sent).unwrap();
+    let sent = common::block_on(sent).unwrap().into_body();
     assert_eq!(sent, forbidden()[2]);
 }
 

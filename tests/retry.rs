@@ -192,7 +192,7 @@ fn a_request_is_copied_only_when_it_could_be_retried() {
     // The request as the token layer sends it, then whether the retry policy copies it.
     let copied = |token: &TokenAuthLayer| {
         let request = Request::get("https://ai.jocloud.com/").body(Full::<Bytes>::default()).unwrap();
-        let sent = common::now(token.layer(common::echo()).oneshot(request)).unwrap();
+        let sent = common::now(token.layer(common::echo()).oneshot(request)).unwrap().into_body();
         let mut policy = RetryWithPreviousKey::new(token);
         <RetryWithPreviousKey as Policy<_, Response<()>, ()>>::clone_request(&mut policy, &sent).is_some()
     };
@@ -231,8 +231,10 @@ async fn a_retried_request_keeps_its_trace_id_on_every_path() {
         let token = common::on_loopback(TokenAuthLayer::live(&live));
         let url = server.url("/p");
 
-        let reqwest_client =
-            jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token).unwrap().build();
+        let reqwest_client = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token)
+            .unwrap()
+            .trace_id()
+            .build();
         let hyper_client = ServiceBuilder::new()
             .layer(SetTraceIdLayer::new())
             .layer(token.clone())

@@ -13,7 +13,7 @@ use std::{
 
 use bytes::Bytes;
 use common::{bounded, http_client, serve, serve_axum, text};
-use http::{HeaderValue, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use jocloud_auth::{
@@ -30,23 +30,12 @@ fn key(n: usize) -> Credentials {
     Credentials::new("rotating-id", format!("secret-generation-{n}")).unwrap()
 }
 
-/// The token each key is sent as, computed by the static layer: the reference encoder.
-async fn token_of(credentials: &Credentials) -> HeaderValue {
-    TokenAuthLayer::new(credentials)
-        .layer(service_fn(|request: Request<()>| async move {
-            Ok::<_, std::convert::Infallible>(request.headers()["token"].clone())
-        }))
-        .oneshot(Request::get("https://ai.jocloud.com/").body(()).unwrap())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_carries_exactly_one_valid_token_and_never_goes_back() {
     bounded(async {
         let mut generation_of = HashMap::new();
         for n in 0..=ROTATIONS {
-            generation_of.insert(token_of(&key(n)).await.as_bytes().to_vec(), n);
+            generation_of.insert(common::token_of(&key(n)).as_bytes().to_vec(), n);
         }
 
         // (sender, sequence number, every token header on the request)
@@ -102,7 +91,7 @@ async fn every_request_carries_exactly_one_valid_token_and_never_goes_back() {
         rotator.await.unwrap();
 
         // After the last rotation, every clone sends the newest key.
-        let last = token_of(&key(ROTATIONS)).await;
+        let last = common::token_of(&key(ROTATIONS));
         for sender in 0..4 {
             let request = Request::post(url.as_str())
                 .header("x-sender", 1000 + sender)

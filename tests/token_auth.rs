@@ -13,7 +13,7 @@ use tower::{Layer, ServiceExt};
 
 /// Sends `request` through `layer`; returns every value of `header` it left with.
 fn sent(layer: &TokenAuthLayer, request: Request<()>, header: &HeaderName) -> Vec<HeaderValue> {
-    let request = now(layer.layer(echo()).oneshot(request)).unwrap();
+    let request = now(layer.layer(echo()).oneshot(request)).unwrap().into_body();
     request.headers().get_all(header).iter().cloned().collect()
 }
 
@@ -78,6 +78,43 @@ fn gets_token(layer: &TokenAuthLayer, uri: &str) -> bool {
     !sent(layer, to(uri), &TOKEN_HEADER).is_empty()
 }
 
+/// Where a request to `uri` leaves for.
+fn sent_to(layer: &TokenAuthLayer, uri: &str) -> String {
+    now(layer.layer(echo()).oneshot(to(uri))).unwrap().into_body().uri().to_string()
+}
+
+/// Plain HTTP to a host the scope reaches over HTTPS leaves over HTTPS, with the token, its
+/// method, headers and body as they were: to the port the URI names, or 443 for none or 80.
+/// Elsewhere, or with `allow_http`, the URI is left as it is.
+#[test]
+fn plain_http_into_the_scope_leaves_over_https() {
+    for (uri, expected) in [
+        (
+            "http://ai.jocloud.com/app/1/v1/image/sync?traceId=x",
+            "https://ai.jocloud.com/app/1/v1/image/sync?traceId=x",
+        ),
+        ("http://ai.jocloud.com:80/p", "https://ai.jocloud.com/p"),
+        ("http://ai.jocloud.com:8080/p", "https://ai.jocloud.com:8080/p"),
+        ("http://example.com/p", "http://example.com/p"),
+        ("https://ai.jocloud.com/p", "https://ai.jocloud.com/p"),
+    ] {
+        assert_eq!(sent_to(&layer(), uri), expected, "{uri}");
+    }
+    let request = Request::post("http://ai.jocloud.com/p").header("content-type", "application/json");
+    let request = request.body("{}").unwrap();
+    let sent = now(layer().layer(echo()).oneshot(request)).unwrap().into_body();
+    assert_eq!(
+        (sent.method(), sent.uri().scheme_str(), *sent.body()),
+        (&http::Method::POST, Some("https"), "{}")
+    );
+    assert_eq!(sent.headers()[TOKEN_HEADER], VENDOR_TOKEN);
+    assert_eq!(sent.headers()["content-type"], "application/json");
+    assert_eq!(sent_to(&layer().allow_http(), "http://ai.jocloud.com/p"), "http://ai.jocloud.com/p");
+    let recording = layer().cloud_recording(7);
+    assert_eq!(sent_to(&recording, "http://api.jocloud.com/p"), "https://api.jocloud.com/p");
+    assert_eq!(sent_to(&recording, "http://ai.jocloud.com/p"), "http://ai.jocloud.com/p", "not its host");
+}
+
 #[test]
 fn by_default_the_token_goes_over_https_to_jocloud_only() {
     for (uri, expected) in [
@@ -86,7 +123,7 @@ fn by_default_the_token_goes_over_https_to_jocloud_only() {
         ("https://AI.JOCLOUD.com:8443/x", true),
         ("https://user@ai.jocloud.com/x", true),
         ("http://127.0.0.1/", false),
-        ("http://ai.jocloud.com/x", false),
+        ("http://ai.jocloud.com/x", true),
         ("https://example.com/", false),
         ("https://ai.jocloud.com.evil.example/", false),
         ("https://evil.example/?u=ai.jocloud.com", false),
@@ -102,12 +139,13 @@ fn by_default_the_token_goes_over_https_to_jocloud_only() {
 fn hosts_of_your_own_replace_jocloud_and_http_is_allowed_only_when_asked() {
     let mock = layer().for_host("127.0.0.1:8080".parse().unwrap());
     assert!(gets_token(&mock, "https://127.0.0.1:8080/"));
-    assert!(!gets_token(&mock, "http://127.0.0.1:8080/"), "plain HTTP is not allowed by naming a host");
+    assert_eq!(sent_to(&mock, "http://127.0.0.1:8080/"), "https://127.0.0.1:8080/", "not over plain HTTP");
     assert!(!gets_token(&mock, "https://127.0.0.1:8081/"), "the port was named");
     assert!(!gets_token(&mock, JOCLOUD), "named hosts replace jocloud's");
 
     let mock = mock.allow_http();
     assert!(gets_token(&mock, "http://127.0.0.1:8080/"));
+    assert_eq!(sent_to(&mock, "http://127.0.0.1:8080/"), "http://127.0.0.1:8080/", "as it is");
     assert!(!gets_token(&mock, "ftp://127.0.0.1:8080/"));
 
     let domain = layer().for_host("*.example.com".parse().unwrap()).for_host("[::1]".parse().unwrap());
@@ -128,7 +166,7 @@ fn hosts_of_your_own_replace_jocloud_and_http_is_allowed_only_when_asked() {
 fn out_of_scope_requests_leave_with_no_token_header() {
     for policy in [InsertPolicy::Override, InsertPolicy::IfMissing] {
         let scoped = layer().policy(policy);
-        for uri in ["https://elsewhere.example/", "http://ai.jocloud.com/", "/relative"] {
+        for uri in ["https://elsewhere.example/", "http://elsewhere.example/", "/relative"] {
             let mut request = carrying(uri, "Base carried");
             request.headers_mut().append(TOKEN_HEADER, HeaderValue::from_static("Base another"));
             assert_eq!(sent(&scoped, request, &TOKEN_HEADER), Vec::<HeaderValue>::new(), "{uri}, {policy:?}");
@@ -156,10 +194,10 @@ fn cloud_recording_sends_app_id_and_basic_to_its_hosts_only() {
         assert_eq!(sent(&recording, to(&uri), &TOKEN_HEADER), [basic], "{uri}");
         assert_eq!(sent(&recording, to(&uri), &app_id), ["10034"], "{uri}");
     }
-    for uri in [JOCLOUD, "http://api.jocloud.com/", "https://example.com/"] {
+    for uri in [JOCLOUD, "http://example.com/", "https://example.com/"] {
         let request =
             Request::get(uri).header(&app_id, "10034").header(TOKEN_HEADER, basic).body(()).unwrap();
-        let request = now(recording.layer(echo()).oneshot(request)).unwrap();
+        let request = now(recording.layer(echo()).oneshot(request)).unwrap().into_body();
         assert!(
             request.headers().get(&app_id).is_none() && request.headers().get(TOKEN_HEADER).is_none(),
             "{uri}"
@@ -201,7 +239,7 @@ fn service_constructors_match_the_layer() {
     let from_service = TokenAuth::new(echo::<()>(), &credentials);
     for uri in ["http://127.0.0.1:443/", "https://127.0.0.1/", JOCLOUD] {
         let through = |service: &TokenAuth<common::Echo<()>>| {
-            let request = now(service.clone().oneshot(to(uri))).unwrap();
+            let request = now(service.clone().oneshot(to(uri))).unwrap().into_body();
             request.headers().get("token").cloned()
         };
         assert_eq!(through(&from_service), through(&from_layer), "{uri}");
@@ -226,12 +264,12 @@ fn service_constructors_match_the_layer() {
         .layer(echo::<()>());
     for uri in ["http://127.0.0.1:443/", "https://127.0.0.1/", "https://127.0.0.1:80/", JOCLOUD] {
         let through = |service: &TokenAuth<common::Echo<()>>| {
-            let request = now(service.clone().oneshot(to(uri))).unwrap();
+            let request = now(service.clone().oneshot(to(uri))).unwrap().into_body();
             (request.headers().get(&name).cloned(), request.headers().get("appid").cloned())
         };
         assert_eq!(through(&one_order), through(&other_order), "{uri}");
     }
-    let request = now(one_order.oneshot(to("https://127.0.0.1/"))).unwrap();
+    let request = now(one_order.oneshot(to("https://127.0.0.1/"))).unwrap().into_body();
     assert_eq!(request.headers()["x-token"], "Basic cWF3c2VkcmZ0ZzphYmNkZWZnaGlqaw==");
 
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}

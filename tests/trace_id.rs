@@ -138,7 +138,7 @@ mod over_reqwest {
     use std::sync::{Arc, Mutex};
 
     use jocloud_auth::token_auth::TokenAuthLayer;
-    use reqwest_middleware::{Middleware, Next};
+    use reqwest_middleware::{ClientWithMiddleware, Middleware, Next};
 
     use super::*;
 
@@ -166,19 +166,27 @@ mod over_reqwest {
             .collect()
     }
 
+    /// A server that answers with the query it got, and a client that records the `TraceId`
+    /// in its middleware extensions, with `trace_id()` or without.
+    async fn server_and_client(
+        trace_id: bool,
+    ) -> (common::Server, ClientWithMiddleware, Arc<Mutex<Option<TraceId>>>) {
+        let server = serve(service_fn(|request: Request<Incoming>| {
+            ready(text(request.uri().query().unwrap_or_default().to_owned()))
+        }))
+        .await;
+        let recorded = Arc::new(Mutex::new(None));
+        let token = TokenAuthLayer::new(&common::vendor_credentials());
+        let builder = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token).unwrap();
+        let builder = builder.with(Recorder(recorded.clone()));
+        let client = if trace_id { builder.trace_id() } else { builder }.build();
+        (server, client, recorded)
+    }
+
     #[tokio::test]
     async fn exactly_one_non_empty_trace_id_leaves_a_reqwest_client() {
         bounded(async {
-            let server = serve(service_fn(|request: Request<Incoming>| {
-                ready(text(request.uri().query().unwrap_or_default().to_owned()))
-            }))
-            .await;
-            let recorded = Arc::new(Mutex::new(None));
-            let token = TokenAuthLayer::new(&common::vendor_credentials());
-            let client = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &token)
-                .unwrap()
-                .with(Recorder(recorded.clone()))
-                .build();
+            let (server, client, recorded) = server_and_client(true).await;
 
             let mut previous = None;
             for (query, callers) in [
@@ -199,6 +207,21 @@ mod over_reqwest {
                     None => assert_ne!(Some(recorded.clone()), previous, "a fresh ID per request: {query}"),
                 }
                 previous = Some(recorded);
+            }
+        })
+        .await;
+    }
+
+    /// The feature makes `trace_id()` available and changes no client: one built without the
+    /// call sends each URL as it is, with no `TraceId` in the extensions.
+    #[tokio::test]
+    async fn a_reqwest_client_adds_a_trace_id_only_when_asked() {
+        bounded(async {
+            let (server, client, recorded) = server_and_client(false).await;
+            for query in ["", "a=1", "traceId="] {
+                let sent = client.get(server.url(&format!("/p?{query}"))).send().await.unwrap();
+                assert_eq!(sent.text().await.unwrap(), query);
+                assert!(recorded.lock().unwrap().take().is_none(), "{query}");
             }
         })
         .await;

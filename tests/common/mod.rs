@@ -166,18 +166,19 @@ pub fn now<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// An inner service that hands the request straight back, allocating nothing itself.
-pub type Echo<B> = tower::util::ServiceFn<fn(Request<B>) -> Ready<Result<Request<B>, Infallible>>>;
+/// An inner service that answers with the request it was sent as the body, allocating
+/// nothing itself.
+pub type Echo<B> = tower::util::ServiceFn<fn(Request<B>) -> Ready<Result<Response<Request<B>>, Infallible>>>;
 
 pub fn echo<B>() -> Echo<B> {
-    tower::service_fn(|request| ready(Ok(request)))
+    tower::service_fn(|request| ready(Ok(Response::new(request))))
 }
 
 /// What `TokenAuth` sends for `credentials`, with the default scheme.
 pub fn token_of(credentials: &Credentials) -> HeaderValue {
     let mut client = TokenAuth::new(echo(), credentials);
     let request = Request::get("https://ai.jocloud.com/").body(()).unwrap();
-    now(client.call(request)).unwrap().headers()["token"].clone()
+    now(client.call(request)).unwrap().into_body().headers()["token"].clone()
 }
 
 /// A request carrying `credentials`' token, as `TokenAuth` would send it.

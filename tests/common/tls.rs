@@ -21,8 +21,15 @@ use tokio::net::TcpListener;
 
 use crate::common::{Loopback, Server};
 
-/// The names the certificate holds: jocloud's hosts.
-pub const NAMES: [&str; 3] = ["ai.jocloud.com", "api.jocloud.com", "api-oversea.jocloud.com"];
+/// The names the certificate holds: jocloud's hosts, and others that are none of them.
+pub const NAMES: [&str; 6] = [
+    "ai.jocloud.com",
+    "api.jocloud.com",
+    "api-oversea.jocloud.com",
+    "example.com",
+    "evil.example",
+    "ai.jocloud.com.evil.example",
+];
 
 /// A certificate authority of the test's own and a server certificate it signed for [`NAMES`].
 pub struct Pki {
@@ -112,7 +119,7 @@ impl Pki {
     pub fn reqwest_builder(&self) -> reqwest::ClientBuilder {
         let authority = reqwest::Certificate::from_der(&self.authority).unwrap();
         let mut builder = reqwest::Client::builder().tls_certs_only([authority]);
-        for name in NAMES.iter().chain(&["example.com"]) {
+        for name in NAMES {
             builder = builder.resolve(name, SocketAddr::from(([127, 0, 0, 1], 0)));
         }
         builder
