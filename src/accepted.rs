@@ -306,10 +306,12 @@ impl AcceptedSet {
         self.customers.get(id).is_some_and(|customer| customer.retiring_event.pass(now))
     }
 
-    /// Whether `id` is an accepted certificate ID.
+    /// How the set holds `id`'s keys, if it is an accepted certificate ID: `"digest"` where
+    /// any is a digest, else `"secret"`.
     #[cfg(feature = "tracing")]
-    pub(crate) fn knows_id(&self, id: &str) -> bool {
-        self.customers.contains_key(id)
+    pub(crate) fn held(&self, id: &str) -> Option<&'static str> {
+        let known = self.customers.contains_key(id);
+        known.then(|| if self.digests.contains_key(id) { "digest" } else { "secret" })
     }
 
     /// Marks `credential` as retiring: still accepted, in its grace period. Says whether it

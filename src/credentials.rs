@@ -265,23 +265,54 @@ impl PartialOrd for Held {
     }
 }
 
-/// What marks a value as a digest: `{SHA256}`, as htpasswd's `{SHA}` marks its own.
+/// What marks a value as a digest: `{SHA256}`, as htpasswd's `{SHA}` marks its own, in any case.
 const SHA256_MARK: &str = "{SHA256}";
 
+/// What a value held for a certificate ID is, by how it opens.
+enum Value<'a> {
+    /// A secret key.
+    Secret,
+    /// `{SHA256}`, in any case, and what follows it.
+    Sha256(&'a str),
+    /// `{` and anything else: another marker (`{SHA}`, `{SHA-256}`) or a marker cut short.
+    OtherMarker,
+}
+
+impl<'a> Value<'a> {
+    fn of(value: &'a str) -> Self {
+        let marked = value.get(..SHA256_MARK.len()).filter(|mark| mark.eq_ignore_ascii_case(SHA256_MARK));
+        match marked {
+            Some(_) => Value::Sha256(&value[SHA256_MARK.len()..]),
+            None if value.starts_with('{') => Value::OtherMarker,
+            None => Value::Secret,
+        }
+    }
+}
+
 impl AcceptedCredential {
-    /// A certificate ID with `value`: its secret key, or `{SHA256}` and the 64 hex digits of
-    /// the SHA-256 digest of `"<id>:<secret>"`.
+    /// A certificate ID with `value`: its secret key, or `{SHA256}` (in any case) and the 64
+    /// hex digits of the SHA-256 digest of `"<id>:<secret>"`.
+    ///
+    /// A value is never misread as a secret when it was meant as a digest: one that opens with
+    /// `{` is a digest entry or an error, and 64 hex digits alone (a digest whose marker was
+    /// left out, which would let the hex itself in) are refused.
     ///
     /// # Errors
     ///
-    /// What [`Credentials::new`] refuses; for a digest, [`InvalidCredentials::MalformedDigest`]
-    /// or, without the `digest` feature, [`InvalidCredentials::DigestNotEnabled`]. A value that
-    /// starts with `{SHA256}` is always a digest entry, never a secret.
+    /// What [`Credentials::new`] refuses; [`InvalidCredentials::DigestWithoutMarker`] for 64 hex
+    /// digits alone; for a value opening with `{`, [`InvalidCredentials::UnknownMarker`] unless
+    /// it is `{SHA256}`, then [`InvalidCredentials::MalformedDigest`] or, without the `digest`
+    /// feature, [`InvalidCredentials::DigestNotEnabled`].
     pub fn new(id: impl Into<String>, value: impl Into<String>) -> Result<Self, InvalidCredentials> {
         let mut value = Zeroizing::new(value.into());
-        let Some(hex) = value.strip_prefix(SHA256_MARK) else {
+        let hex = match Value::of(&value) {
+            Value::Secret if parse_hex(&value).is_some() => {
+                return Err(InvalidCredentials::DigestWithoutMarker)
+            }
             // Moved, not copied: one buffer holds the secret, and it is zeroized either way.
-            return Ok(Credentials::new(id, std::mem::take(&mut *value))?.into());
+            Value::Secret => return Ok(Credentials::new(id, std::mem::take(&mut *value))?.into()),
+            Value::OtherMarker => return Err(InvalidCredentials::UnknownMarker),
+            Value::Sha256(hex) => hex,
         };
         let id = id.into();
         check_part(&id, Part::Id)?;

@@ -49,6 +49,14 @@ pub enum InvalidCredentials {
     MalformedDigest,
     /// A digest entry, where this build accepts none: it needs the `digest` feature.
     DigestNotEnabled,
+    /// A value that opens with `{` but not with `{SHA256}`: another marker (`{SHA}`,
+    /// `{SHA-256}`) or one cut short. Never taken as a secret.
+    UnknownMarker,
+    /// A value of 64 hex digits alone: a SHA-256 digest whose `{SHA256}` marker was left out,
+    /// which would otherwise be accepted as the secret itself.
+    DigestWithoutMarker,
+    /// A secret, where the source was told to hold digests only.
+    NotADigest,
 }
 
 impl InvalidCredentials {
@@ -60,7 +68,11 @@ impl InvalidCredentials {
             | Self::ControlCharacter(part)
             | Self::InvisibleCharacter(part) => Some(part),
             Self::IdContainsColon => Some(Part::Id),
-            Self::MalformedDigest | Self::DigestNotEnabled => Some(Part::Secret),
+            Self::MalformedDigest
+            | Self::DigestNotEnabled
+            | Self::UnknownMarker
+            | Self::DigestWithoutMarker
+            | Self::NotADigest => Some(Part::Secret),
             Self::TooLong { .. } | Self::MissingSeparator => None,
         }
     }
@@ -91,6 +103,17 @@ impl InvalidCredentials {
             Self::MalformedDigest => f.write_str("a digest entry is {SHA256} and 64 hex digits"),
             Self::DigestNotEnabled => {
                 f.write_str("a digest entry ({SHA256}), which needs jocloud-auth's `digest` feature")
+            }
+            Self::UnknownMarker => f.write_str(
+                "a value opening with `{` is a digest entry, and the only one known is {SHA256} followed \
+                 by 64 hex digits",
+            ),
+            Self::DigestWithoutMarker => f.write_str(
+                "64 hex digits alone look like a SHA-256 digest without its marker, which would be \
+                 accepted as the secret itself: write {SHA256}<hex>",
+            ),
+            Self::NotADigest => {
+                f.write_str("a secret, where this source holds digests only: write {SHA256}<hex> instead")
             }
         }
     }
@@ -157,6 +180,8 @@ pub enum LoadProblem {
     },
     /// The file or directory holds no credentials at all.
     NoCredentials,
+    /// The file is empty, or holds a line ending only.
+    EmptyFile,
     /// The file (or the volume's version) changed while it was being read: it is read again
     /// later.
     Changed,
@@ -183,6 +208,7 @@ impl fmt::Display for LoadError {
                 invalid.describe(f)
             }
             LoadProblem::NoCredentials => f.write_str("holds no credentials"),
+            LoadProblem::EmptyFile => f.write_str("the file is empty"),
             LoadProblem::Changed => f.write_str("changed while it was being read"),
         }
     }

@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     credentials::{AcceptedCredential, Credentials},
-    error::{LoadError, LoadProblem, Part},
+    error::{InvalidCredentials, LoadError, LoadProblem, Part},
 };
 
 /// Where to read [`Credentials`] from: the files a Kubernetes Secret volume, a Docker secret or
@@ -108,6 +108,9 @@ impl CredentialsSource {
             }
             Kind::Pair(path) => {
                 let text = read_named(path, path, MAX_FILE)?;
+                if line(&text).is_empty() {
+                    return Err(in_file(path, LoadProblem::EmptyFile));
+                }
                 line(&text).parse().map_err(|invalid| in_file(path, LoadProblem::Invalid(invalid)))
             }
         }
@@ -119,6 +122,14 @@ impl CredentialsSource {
         match &self.kind {
             Kind::Files { id, secret } => format!("{} and {}", id.display(), secret.display()),
             Kind::Pair(path) => path.display().to_string(),
+        }
+    }
+
+    /// The file the secret is read from.
+    fn secret_path(&self) -> &Path {
+        match &self.kind {
+            Kind::Files { secret, .. } => secret,
+            Kind::Pair(path) => path,
         }
     }
 }
@@ -155,6 +166,8 @@ impl CredentialsSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialSetSource {
     kind: SetKind,
+    /// Whether a credential held by its secret is an error.
+    digests_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,7 +179,7 @@ enum SetKind {
 
 impl From<CredentialsSource> for CredentialSetSource {
     fn from(source: CredentialsSource) -> Self {
-        Self { kind: SetKind::One(source) }
+        Self { kind: SetKind::One(source), digests_only: false }
     }
 }
 
@@ -174,12 +187,24 @@ impl CredentialSetSource {
     /// A directory with a file per credential: the file's name is the certificate ID, its
     /// content the secret key.
     pub fn dir(dir: impl Into<PathBuf>) -> Self {
-        Self { kind: SetKind::Dir(dir.into()) }
+        Self { kind: SetKind::Dir(dir.into()), digests_only: false }
     }
 
     /// A file with one `<id>:<secret>` per line.
     pub fn lines(path: impl Into<PathBuf>) -> Self {
-        Self { kind: SetKind::Lines(path.into()) }
+        Self { kind: SetKind::Lines(path.into()), digests_only: false }
+    }
+
+    /// Refuses a credential held by its secret: every line, or every file, must be a digest
+    /// entry (`{SHA256}<hex>`), and one that is not makes the version an error that names its
+    /// line or file ([`InvalidCredentials::NotADigest`]), so that a follower keeps the last
+    /// good set. For a gateway that is to hold no secret at all.
+    ///
+    /// [`InvalidCredentials::NotADigest`]: crate::InvalidCredentials::NotADigest
+    #[must_use]
+    pub fn digests_only(mut self) -> Self {
+        self.digests_only = true;
+        self
     }
 
     /// Whether this source holds one credential, not a set: then a follower keeps a replaced
@@ -206,10 +231,15 @@ impl CredentialSetSource {
         &self,
         seen: &mut Seen,
     ) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
+        let digests_only = self.digests_only;
         let (path, read) = match &self.kind {
-            SetKind::One(source) => return Ok(Read::Version(vec![source.load()?.into()])),
-            SetKind::Lines(path) => (path, read_lines(path, seen)),
-            SetKind::Dir(dir) => (dir, read_dir_version(dir, seen)),
+            SetKind::One(source) => {
+                let credential = required(source.load()?.into(), digests_only)
+                    .map_err(|invalid| in_file(source.secret_path(), LoadProblem::Invalid(invalid)))?;
+                return Ok(Read::Version(vec![credential]));
+            }
+            SetKind::Lines(path) => (path, read_lines(path, seen, digests_only)),
+            SetKind::Dir(dir) => (dir, read_dir_version(dir, seen, digests_only)),
         };
         // After a failed read, the next is new whatever it finds.
         let read = read.inspect_err(|_| seen.last = None)?;
@@ -273,25 +303,41 @@ fn in_file(path: &Path, problem: LoadProblem) -> LoadError {
     LoadError::File { path: path.to_owned(), problem }
 }
 
+/// `credential`, unless the source holds digests only and it is held by its secret.
+fn required(
+    credential: AcceptedCredential,
+    digests_only: bool,
+) -> Result<AcceptedCredential, InvalidCredentials> {
+    if digests_only && !credential.is_digest() {
+        return Err(InvalidCredentials::NotADigest);
+    }
+    Ok(credential)
+}
+
 /// The credentials of a file of lines, unless its content is what `seen` read last.
-fn read_lines(path: &Path, seen: &mut Seen) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
+fn read_lines(
+    path: &Path,
+    seen: &mut Seen,
+    digests_only: bool,
+) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
     let text = read_named(path, path, MAX_LINES_FILE)?;
     let content = Last::Content(seen.hasher.hash_one(text.as_bytes()));
     if seen.last.as_ref() == Some(&content) {
         return Ok(Read::SameAsLast);
     }
-    let credentials = parse_lines(&text).map_err(|problem| in_file(path, problem))?;
+    let credentials = parse_lines(&text, digests_only).map_err(|problem| in_file(path, problem))?;
     seen.last = Some(content);
     Ok(Read::Version(credentials))
 }
 
 /// The credentials of a file of lines; a bad line is named by its number.
-fn parse_lines(text: &str) -> Result<Vec<AcceptedCredential>, LoadProblem> {
+fn parse_lines(text: &str, digests_only: bool) -> Result<Vec<AcceptedCredential>, LoadProblem> {
     let wanted = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
     (text.lines().zip(1..))
         .filter(|(line, _)| wanted(line))
         .map(|(line, number)| {
-            line.parse().map_err(|invalid| LoadProblem::InvalidLine { line: number, invalid })
+            let credential = line.parse().and_then(|credential| required(credential, digests_only));
+            credential.map_err(|invalid| LoadProblem::InvalidLine { line: number, invalid })
         })
         .collect()
 }
@@ -327,22 +373,26 @@ fn read_in_version<T>(
 
 /// The credentials of a directory of files, unless it is a kubelet volume still at the
 /// version `seen` read last.
-fn read_dir_version(dir: &Path, seen: &mut Seen) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
+fn read_dir_version(
+    dir: &Path,
+    seen: &mut Seen,
+    digests_only: bool,
+) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
     let Some(version) = version_of(dir) else {
         seen.last = None;
-        return read_entries(dir, dir).map(Read::Version);
+        return read_entries(dir, dir, digests_only).map(Read::Version);
     };
     if matches!(&seen.last, Some(Last::Version(seen)) if *seen == version) {
         return Ok(Read::SameAsLast);
     }
     seen.last = None;
-    let (version, credentials) = read_in_version(dir, version, |from| read_entries(from, dir))?;
+    let (version, credentials) = read_in_version(dir, version, |from| read_entries(from, dir, digests_only))?;
     seen.last = Some(Last::Version(version));
     Ok(Read::Version(credentials))
 }
 
 /// One credential per file in `from`, each named as the file of that name in `dir`.
-fn read_entries(from: &Path, dir: &Path) -> Result<Vec<AcceptedCredential>, LoadError> {
+fn read_entries(from: &Path, dir: &Path, digests_only: bool) -> Result<Vec<AcceptedCredential>, LoadError> {
     let io = |error: std::io::Error| in_file(dir, LoadProblem::Io(error.kind()));
     let mut credentials = Vec::new();
     for entry in std::fs::read_dir(from).map_err(io)? {
@@ -350,17 +400,23 @@ fn read_entries(from: &Path, dir: &Path) -> Result<Vec<AcceptedCredential>, Load
         if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
-        credentials.push(read_entry(&from.join(&name), &dir.join(&name), &name)?);
+        credentials.push(read_entry(&from.join(&name), &dir.join(&name), &name, digests_only)?);
     }
     Ok(credentials)
 }
 
 /// The credential whose ID is `name` and whose secret (or digest) is in the file at `path`,
 /// named `named`.
-fn read_entry(path: &Path, named: &Path, name: &OsStr) -> Result<AcceptedCredential, LoadError> {
+fn read_entry(
+    path: &Path,
+    named: &Path,
+    name: &OsStr,
+    digests_only: bool,
+) -> Result<AcceptedCredential, LoadError> {
     let id = name.to_str().ok_or_else(|| in_file(named, LoadProblem::NotUnicode))?;
     let value = read_named(path, named, MAX_FILE)?;
-    AcceptedCredential::new(id, line(&value)).map_err(|invalid| in_file(named, LoadProblem::Invalid(invalid)))
+    let credential = AcceptedCredential::new(id, line(&value)).and_then(|c| required(c, digests_only));
+    credential.map_err(|invalid| in_file(named, LoadProblem::Invalid(invalid)))
 }
 
 /// Both files of one version. In a kubelet volume (a `..data` symlink beside the files) they

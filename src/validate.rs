@@ -48,9 +48,11 @@
 //! `Full<Bytes>`); wrap any other, such as hyper's `Incoming` in a proxy, in [`ResponseBody`].
 //!
 //! With `tracing`, a rejection is a `DEBUG` event (anyone can cause them) with its reason and,
-//! for a known ID with a wrong secret, the ID; never any part of the token. An accepted request
-//! records its caller in the current span's `jocloud.caller_id`, where an outer span
-//! (tower-http's `TraceLayer`'s, say) declares it `tracing::field::Empty`.
+//! for a known ID with a wrong secret, the ID, how it is held, and the words "wrong secret for
+//! a known certificate ID" (every request of a customer refused so is a stale secret, or a
+//! digest made with `echo`, whose newline changes it); never any part of the token. An
+//! accepted request records its caller in the current span's `jocloud.caller_id`, where an
+//! outer span (tower-http's `TraceLayer`'s, say) declares it `tracing::field::Empty`.
 //!
 //! # Credentials held by digest
 //!
@@ -70,9 +72,13 @@
 //!   and, as `constant_time_eq` returns early on a length mismatch, whether a guess has the
 //!   compared payload's length, which reveals little.
 //! - Accepted payloads are zeroized when the last layer, service or check holding them ends.
-//! - Layers *outside* this one see the token header in clear: put none there that log headers
-//!   (`TraceLayer`'s defaults do not). Inside, it is gone or marked
-//!   [sensitive](HeaderValue::is_sensitive).
+//! - With that `DEBUG` event enabled, a rejection of a known ID costs a decode and a look-up
+//!   more than one of an unknown ID, so timing tells a known ID; without it (no subscriber, or
+//!   none at `DEBUG` for this crate) the look-up is not made and both cost the same.
+//! - Layers *outside* this one see the token header in clear. Put tower-http's
+//!   `SetSensitiveRequestHeadersLayer::new([TOKEN_HEADER])` outermost, so that a `TraceLayer`
+//!   that logs headers shows it as `Sensitive` (README's server does). Inside, the header is
+//!   gone or marked [sensitive](HeaderValue::is_sensitive).
 //! - The token is a bearer secret with no nonce or expiry: serve over TLS only.
 
 use std::{
@@ -215,11 +221,11 @@ impl Accepted {
     }
 
     #[cfg(feature = "tracing")]
-    fn knows_id(&self, id: &str) -> bool {
+    fn held(&self, id: &str) -> Option<&'static str> {
         match self {
-            Accepted::Static(set) => set.knows_id(id),
+            Accepted::Static(set) => set.held(id),
             #[cfg(feature = "rotation")]
-            Accepted::Live(set) => set.load().knows_id(id),
+            Accepted::Live(set) => set.load().held(id),
         }
     }
 
@@ -451,30 +457,36 @@ impl ValidateTokenLayer {
         }
     }
 
-    /// With `tracing`, the rejection's `DEBUG` event: its reason, and the certificate ID of a
-    /// wrong secret for a known ID, so that a customer's stale secret stands out from noise.
-    /// An ID that is not accepted is never echoed.
+    /// With `tracing`, the rejection's `DEBUG` event: its reason, and for a well-formed token
+    /// of a known ID with a wrong secret, the ID and how the set holds it, so that a customer's
+    /// stale secret (or a digest made with `echo`'s newline) stands out from noise. An ID that
+    /// is not accepted is never echoed. The ID is looked up only where the event is wanted.
     fn report(&self, rejection: Rejection, headers: &HeaderMap) {
         #[cfg(feature = "tracing")]
-        match (rejection == Rejection::UnknownCredential).then(|| self.known_id(headers)).flatten() {
-            Some(id) => tracing::debug!(
-                reason = rejection.as_str(),
-                report_only = self.config.report_only,
-                jocloud.caller_id = id.as_str(),
-                "jocloud token rejected"
-            ),
-            None => tracing::debug!(
-                reason = rejection.as_str(),
-                report_only = self.config.report_only,
-                "jocloud token rejected"
-            ),
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let known = (rejection == Rejection::UnknownCredential).then(|| self.known_id(headers)).flatten();
+            match known {
+                Some((id, held)) => tracing::debug!(
+                    reason = rejection.as_str(),
+                    report_only = self.config.report_only,
+                    jocloud.caller_id = id.as_str(),
+                    held,
+                    "jocloud token rejected: wrong secret for a known certificate ID"
+                ),
+                None => tracing::debug!(
+                    reason = rejection.as_str(),
+                    report_only = self.config.report_only,
+                    "jocloud token rejected"
+                ),
+            }
         }
         let _ = (rejection, headers);
     }
 
-    /// The certificate ID a token names, if it is an accepted one.
+    /// The certificate ID a token names, if it is an accepted one, with how it is held:
+    /// `"secret"` or `"digest"`.
     #[cfg(feature = "tracing")]
-    fn known_id(&self, headers: &HeaderMap) -> Option<String> {
+    fn known_id(&self, headers: &HeaderMap) -> Option<(String, &'static str)> {
         use base64::Engine as _;
         let value = headers.get(&self.config.header_name)?.as_bytes();
         let payload = Scheme::ALL.into_iter().find_map(|scheme| scheme.strip_from(value))?;
@@ -482,7 +494,8 @@ impl ValidateTokenLayer {
         let decoded =
             zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(payload).ok()?);
         let id = std::str::from_utf8(decoded.split(|&byte| byte == b':').next()?).ok()?;
-        self.config.accepted.knows_id(id).then(|| id.to_owned())
+        let held = self.config.accepted.held(id)?;
+        Some((id.to_owned(), held))
     }
 
     fn reject(&self, rejection: Rejection, headers: &HeaderMap) -> Response<Bytes> {
@@ -587,7 +600,7 @@ where
                 return ResponseFuture { state: State::Rejected { response: Some(response) } };
             }
         };
-        // Borrowed: tracing 0.1.10, the oldest this crate allows, takes a sized value by reference.
+        // Borrowed: tracing before 0.1.37 (this crate allows 0.1.30) takes a sized value by reference.
         #[cfg(feature = "tracing")]
         #[allow(clippy::needless_borrows_for_generic_args)]
         tracing::Span::current().record("jocloud.caller_id", &id.as_str());
@@ -745,34 +758,62 @@ impl<B> fmt::Debug for ResponseBody<B> {
 
 #[cfg(feature = "axum")]
 mod extract {
+    use std::convert::Infallible;
+
     use axum_core::{
-        extract::FromRequestParts,
+        extract::{FromRequestParts, OptionalFromRequestParts},
         response::{IntoResponse, Response},
     };
     use http::{request::Parts, StatusCode};
 
-    use super::AuthenticatedId;
+    use super::{AuthenticatedId, Rejection};
 
     /// `AuthenticatedId` as an axum extractor: `async fn handler(caller: AuthenticatedId)`.
     impl<S: Send + Sync> FromRequestParts<S> for AuthenticatedId {
         type Rejection = MissingAuthenticatedId;
 
         async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-            parts.extensions.get::<AuthenticatedId>().cloned().ok_or(MissingAuthenticatedId(()))
+            let missing =
+                || MissingAuthenticatedId { let_through: parts.extensions.get::<Rejection>().copied() };
+            parts.extensions.get::<AuthenticatedId>().cloned().ok_or_else(missing)
         }
     }
 
-    /// The [`AuthenticatedId`] extractor's rejection: the route has no `ValidateTokenLayer`.
+    /// `Option<AuthenticatedId>` as an axum extractor, for a route behind a
+    /// [`report_only`](super::ValidateTokenLayer::report_only) layer: `None` for a request it
+    /// let through.
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for AuthenticatedId {
+        type Rejection = Infallible;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<AuthenticatedId>().cloned())
+        }
+    }
+
+    /// The [`AuthenticatedId`] extractor's rejection: the route has no `ValidateTokenLayer`, or
+    /// one in report-only mode let an unauthenticated request through.
     ///
-    /// A programming error, not the caller's: `500 Internal Server Error`, saying so.
+    /// A programming error, not the caller's: `500 Internal Server Error`, saying which and what
+    /// to do.
     #[derive(Debug)]
     #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-    pub struct MissingAuthenticatedId(());
+    pub struct MissingAuthenticatedId {
+        /// Why a report-only layer let the request through, if one did.
+        let_through: Option<Rejection>,
+    }
 
     impl IntoResponse for MissingAuthenticatedId {
         fn into_response(self) -> Response {
-            let message = "AuthenticatedId is missing: is ValidateTokenLayer applied to this route? \
-                           (a route added after `.layer(..)` or `.route_layer(..)` is not covered)";
+            let message = match self.let_through {
+                Some(rejection) => format!(
+                    "AuthenticatedId is missing: ValidateTokenLayer is in report-only mode and let this \
+                     request through unauthenticated ({rejection}); take `Option<AuthenticatedId>` in \
+                     this handler"
+                ),
+                None => "AuthenticatedId is missing: is ValidateTokenLayer applied to this route? (a route \
+                         added after `.layer(..)` or `.route_layer(..)` is not covered)"
+                    .to_owned(),
+            };
             (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
         }
     }

@@ -266,3 +266,91 @@ fn a_malformed_digest_is_refused_with_its_reason() {
     let error = CredentialSetSource::dir(dir.path()).load().unwrap_err();
     assert_eq!(*error.problem(), LoadProblem::Invalid(InvalidCredentials::MalformedDigest));
 }
+
+/// A digest line written slightly wrong is never taken as a secret: the marker is read in any
+/// case, 64 hex digits without it are refused (the hex itself would let anyone in), and so is
+/// any other marker or one cut short. In a file, the bad line is named by its number.
+#[tokio::test]
+async fn a_digest_line_written_slightly_wrong_is_never_a_secret() {
+    bounded(async {
+        let line = digest_line("cust000001", "s3cr3t-generated-128-bits");
+        let hex = line["cust000001:{SHA256}".len()..].to_owned();
+        let lower: AcceptedCredential = format!("cust000001:{{sha256}}{hex}").parse().unwrap();
+        assert!(lower.is_digest(), "the marker in any case");
+        let server = gateway(ValidateTokenLayer::any_of([&lower])).await;
+        assert_eq!(call(&server, "cust000001", "s3cr3t-generated-128-bits").await.0, StatusCode::OK);
+        assert_eq!(call(&server, "cust000001", &hex).await.0, StatusCode::UNAUTHORIZED);
+
+        for (value, refused) in [
+            (hex.clone(), InvalidCredentials::DigestWithoutMarker),
+            (hex.to_uppercase(), InvalidCredentials::DigestWithoutMarker),
+            (format!("{{SHA-256}}{hex}"), InvalidCredentials::UnknownMarker),
+            ("{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=".to_owned(), InvalidCredentials::UnknownMarker),
+            ("{SHA2".to_owned(), InvalidCredentials::UnknownMarker),
+            ("{".to_owned(), InvalidCredentials::UnknownMarker),
+        ] {
+            let error = AcceptedCredential::new("cust000001", value.clone()).map(|_| ()).unwrap_err();
+            assert_eq!(error, refused, "{value}");
+            assert!(value.len() < 8 || !error.to_string().contains(&value), "names no value: {error}");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("customers");
+        fs::write(&file, format!("cust000002:two\ncust000001:{hex}\n")).unwrap();
+        let error = CredentialSetSource::lines(&file).load().unwrap_err();
+        let expected = LoadProblem::InvalidLine { line: 2, invalid: InvalidCredentials::DigestWithoutMarker };
+        assert_eq!(*error.problem(), expected);
+        assert!(
+            error.to_string().contains("line 2") && error.to_string().contains("{SHA256}<hex>"),
+            "{error}"
+        );
+    })
+    .await;
+}
+
+/// A source told to hold digests only refuses a secret, naming its line or file: loading
+/// fails, and a follower keeps the last good set and reports the line once.
+#[tokio::test]
+async fn a_source_of_digests_only_refuses_a_secret() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("customers");
+        let good = format!("{}\n{}\n", digest_line("cust000001", "one"), digest_line("cust000002", "two"));
+        fs::write(&file, &good).unwrap();
+        let source = CredentialSetSource::lines(&file).digests_only();
+        assert_eq!(source.load().unwrap().len(), 2);
+
+        let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = reports.clone();
+        let options = FollowOptions::default()
+            .interval(Duration::from_millis(5))
+            .on_error(move |problem| record.lock().unwrap().push(problem.clone()));
+        let set = LiveCredentialSet::follow(source.clone(), options).unwrap();
+        let server = gateway(ValidateTokenLayer::live(&set)).await;
+        replace(&file, &format!("{}cust000003:three\n", good));
+        let not_a_digest = LoadProblem::InvalidLine { line: 3, invalid: InvalidCredentials::NotADigest };
+        common::wait_until_async("the secret line is reported", async || {
+            reports.lock().unwrap().iter().any(|problem| match problem {
+                FollowProblem::Load(error) => *error.problem() == not_a_digest,
+                _ => false,
+            })
+        })
+        .await;
+        assert_eq!(set.ids(), ["cust000001", "cust000002"], "the last good set is kept");
+        assert_eq!(call(&server, "cust000003", "three").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&server, "cust000001", "one").await.0, StatusCode::OK);
+
+        let files = tempfile::tempdir().unwrap();
+        fs::write(files.path().join("cust000001"), "{SHA256}".to_owned() + &"0".repeat(64)).unwrap();
+        fs::write(files.path().join("cust000002"), "two\n").unwrap();
+        let error = CredentialSetSource::dir(files.path()).digests_only().load().unwrap_err();
+        assert_eq!(*error.problem(), LoadProblem::Invalid(InvalidCredentials::NotADigest));
+        assert!(error.to_string().contains("cust000002"), "names the file: {error}");
+        let one = CredentialSetSource::from(jocloud_auth::CredentialsSource::file(files.path().join("pair")));
+        fs::write(files.path().join("pair"), "cust000001:one\n").unwrap();
+        let error = one.digests_only().load().unwrap_err();
+        assert_eq!(*error.problem(), LoadProblem::Invalid(InvalidCredentials::NotADigest));
+        assert!(CredentialSetSource::dir(files.path()).load().is_ok(), "without digests_only, a mix");
+    })
+    .await;
+}

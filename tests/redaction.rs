@@ -147,6 +147,45 @@ async fn trace_level_logs_of_a_full_exchange() {
     assert_clean("tracing output", &logs);
 }
 
+/// A server's `TraceLayer` that logs request headers, *outside* the validator, logs the token
+/// marked `Sensitive` once tower-http's `SetSensitiveRequestHeadersLayer` for `token` is put
+/// outermost, as the validator's docs and README's server show; without it, in clear.
+#[tokio::test]
+async fn a_header_logging_trace_layer_outside_the_validator_logs_no_token() {
+    use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+    for sensitive in [true, false] {
+        let (captured, guard) = common::capture_traces();
+        bounded(async {
+            let credentials = credentials();
+            let router = axum::Router::new()
+                .route("/app/{appid}/v1/image/sync", axum::routing::post(|| async { "ok" }))
+                .route_layer(ValidateTokenLayer::new(&credentials))
+                .layer(trace_everything());
+            let router = if sensitive {
+                router.layer(SetSensitiveRequestHeadersLayer::new([jocloud_auth::TOKEN_HEADER]))
+            } else {
+                router
+            };
+            let server = common::serve_axum(router).await;
+            let request = Request::post(server.url("/app/1/v1/image/sync"))
+                .header("token", common::token_of(&credentials))
+                .body(Full::<Bytes>::default())
+                .unwrap();
+            assert_eq!(http_client().request(request).await.unwrap().status(), StatusCode::OK);
+        })
+        .await;
+        drop(guard);
+        let logs = captured.text();
+        if sensitive {
+            assert!(logs.contains("\"token\": Sensitive"), "{logs}");
+            assert_clean("a TraceLayer outside the validator", &logs);
+        } else {
+            assert!(logs.contains(&forbidden()[2]), "without it the token is logged: {logs}");
+        }
+    }
+}
+
 /// With the `tracing` feature: each rejection is an event with its reason and no part of the
 /// token; an accepted request's span, declared with `jocloud.caller_id`, records the caller.
 #[cfg(feature = "tracing")]
@@ -215,7 +254,9 @@ async fn rejection_events_and_the_callers_span() {
     let unknown: Vec<&str> = logs.lines().filter(|line| line.contains("unknown_credential")).collect();
     assert_eq!(unknown.len(), 2, "{logs}");
     assert!(unknown[0].contains(&format!("jocloud.caller_id=\"{ID}\"")), "{logs}");
-    assert!(!unknown[1].contains("caller_id"), "{logs}");
+    assert!(unknown[0].contains("wrong secret for a known certificate ID"), "{logs}");
+    assert!(unknown[0].contains("held=\"secret\""), "{logs}");
+    assert!(!unknown[1].contains("caller_id") && !unknown[1].contains("known certificate"), "{logs}");
     assert!(!logs.contains("stranger-id"), "{logs}");
 }
 
@@ -230,12 +271,21 @@ fn a_token_not_sent_is_a_debug_event_without_the_token() {
     common::now(client.clone().oneshot(to("https://ai.jocloud.com/app/1/v1/image/sync"))).unwrap();
     assert!(captured.0.lock().unwrap().is_empty(), "in scope, no event");
 
-    let sent = common::now(client.oneshot(to("http://127.0.0.1:8080/app/1/v1/image/sync"))).unwrap();
-    assert!(sent.headers().get("token").is_none());
+    let sent = common::now(client.clone().oneshot(to("http://127.0.0.1:8080/app/1/v1/image/sync"))).unwrap();
+    assert!(sent.into_body().headers().get("token").is_none());
     let output = captured.text();
     assert!(output.contains("DEBUG"), "{output}");
     assert!(output.contains("jocloud token not sent: the request is outside the layer's scope"), "{output}");
     assert!(output.contains("scheme=\"http\"") || output.contains("scheme=http"), "{output}");
     assert!(output.contains("127.0.0.1"), "{output}");
     assert_clean("the out-of-scope event", &output);
+
+    // Plain HTTP to jocloud, sent over HTTPS instead, says so too.
+    captured.0.lock().unwrap().clear();
+    let sent = common::now(client.oneshot(to("http://ai.jocloud.com/app/1/v1/image/sync"))).unwrap();
+    assert_eq!(sent.into_body().uri().scheme_str(), Some("https"));
+    let output = captured.text();
+    assert!(output.contains("DEBUG") && output.contains("sent over HTTPS instead"), "{output}");
+    assert!(output.contains("ai.jocloud.com"), "{output}");
+    assert_clean("the upgrade event", &output);
 }

@@ -111,6 +111,12 @@ fn errors_name_the_file_and_never_the_content() {
         LoadError::File { path: pair, problem: LoadProblem::Invalid(InvalidCredentials::MissingSeparator) }
     );
     assert!(!error.to_string().contains("hunter2"), "{error}");
+    for empty in ["", "\n", "\r\n"] {
+        fs::write(dir.path().join("pair"), empty).unwrap();
+        let error = CredentialsSource::file(dir.path().join("pair")).load().unwrap_err();
+        assert_eq!(*error.problem(), LoadProblem::EmptyFile, "{empty:?}");
+        assert!(error.to_string().ends_with("the file is empty"), "{error}");
+    }
 
     assert_eq!(CredentialsSource::ID_FILE, "id");
     assert_eq!(CredentialsSource::SECRET_FILE, "secret");

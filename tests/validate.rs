@@ -468,6 +468,35 @@ async fn the_extractor_with_and_without_the_layer() {
     assert!(message.contains("is ValidateTokenLayer applied to this route?"), "{message}");
 }
 
+/// Behind a report-only layer, a handler that takes `AuthenticatedId` is told, for a request
+/// the layer let through, to take `Option<AuthenticatedId>`; which gets `None` for it, and the
+/// caller for an accepted one.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn report_only_tells_a_handler_to_take_an_optional_id() {
+    let report_only = || ValidateTokenLayer::new(&common::vendor_credentials()).report_only();
+    let router = Router::new()
+        .route("/required", post(|caller: AuthenticatedId| async move { format!("hello {caller}") }))
+        .route(
+            "/optional",
+            post(|caller: Option<AuthenticatedId>| async move { format!("hello {caller:?}") }),
+        )
+        .route_layer(report_only());
+    let request = |path: &str, token: &str| {
+        Request::post(path).header("token", token).body(axum::body::Body::empty()).unwrap()
+    };
+    let refused = router.clone().oneshot(request("/required", "Base wrong")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let message = common::body_text(refused).await;
+    assert!(message.contains("report-only") && message.contains("Option<AuthenticatedId>"), "{message}");
+    assert!(message.contains("unknown_credential"), "{message}");
+
+    let none = router.clone().oneshot(request("/optional", "Base wrong")).await.unwrap();
+    assert_eq!(common::body_text(none).await, "hello None");
+    let some = router.oneshot(request("/optional", VENDOR_TOKEN)).await.unwrap();
+    assert_eq!(common::body_text(some).await, r#"hello Some(AuthenticatedId("qawsedrftg"))"#);
+}
+
 #[test]
 fn authenticated_id_can_be_built_for_handler_tests() {
     let id = AuthenticatedId::new("qawsedrftg");

@@ -1,8 +1,9 @@
 //! The client's scope, for arbitrary URIs and a token header already on the request: the
-//! token leaves only for `https` requests to jocloud's hosts (the default scope) or to a named
-//! host and port, as `http` reads the URI, and no token header at all leaves for any other. A
-//! host must be a DNS name (a trailing dot allowed): RFC 3986 lets a URI's host hold `(`, `,`
-//! and more, which no name that resolves can, and the layer sends such a request nothing.
+//! token leaves only over HTTPS to jocloud's hosts (the default scope) or to a named host and
+//! port, as `http` reads the URI, a plain-HTTP request to one of those going over HTTPS
+//! instead (port 80 becoming 443); no token header at all leaves for any other. A host must be
+//! a DNS name (a trailing dot allowed): RFC 3986 lets a URI's host hold `(`, `,` and more,
+//! which no name that resolves can, and the layer sends such a request nothing.
 #![no_main]
 
 mod common;
@@ -30,14 +31,19 @@ fuzz_target!(|input: (String, bool, bool, bool)| {
         request.headers_mut().insert("token", "Base carried".parse().unwrap());
     }
     let echo = tower::service_fn(|request: Request<()>| {
-        std::future::ready(Ok::<_, std::convert::Infallible>(request))
+        std::future::ready(Ok::<_, std::convert::Infallible>(http::Response::new(request)))
     });
-    let sent = common::now(layer.layer(echo).oneshot(request)).unwrap();
+    let sent = common::now(layer.layer(echo).oneshot(request)).unwrap().into_body();
 
-    // The reference: `http`'s own reading of the host and port.
+    // The reference: `http`'s own reading of the host and port; plain HTTP is judged as the
+    // HTTPS request it would become.
     let host = uri.host().unwrap_or("").to_ascii_lowercase();
     let host = host.strip_suffix('.').unwrap_or(&host);
-    let port = uri.port_u16().or((uri.scheme_str() == Some("https")).then_some(443));
+    let (web, port) = match uri.scheme_str() {
+        Some("https") => (true, uri.port_u16().or(Some(443))),
+        Some("http") => (true, uri.port_u16().filter(|&port| port != 80).or(Some(443))),
+        _ => (false, None),
+    };
     let label = |label: &str| {
         !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
@@ -47,9 +53,11 @@ fuzz_target!(|input: (String, bool, bool, bool)| {
         } else {
             host == "jocloud.com" || host.ends_with(".jocloud.com")
         };
-    let in_scope = uri.scheme_str() == Some("https") && host_ok;
+    let in_scope = web && host_ok;
     let tokens: Vec<_> = sent.headers().get_all("token").iter().collect();
     if in_scope {
+        assert_eq!(sent.uri().scheme_str(), Some("https"), "{uri}");
+        assert_eq!((sent.uri().host(), sent.uri().path_and_query()), (uri.host(), uri.path_and_query()));
         let expected = if carried && if_missing {
             "Base carried".parse().unwrap()
         } else {
@@ -58,5 +66,6 @@ fuzz_target!(|input: (String, bool, bool, bool)| {
         assert_eq!(tokens, [&expected], "{uri}");
     } else {
         assert!(tokens.is_empty(), "a token header left for {uri}");
+        assert_eq!(sent.uri(), &uri, "a request outside the scope goes as it is");
     }
 });

@@ -1,5 +1,6 @@
 //! Loading credentials from file contents: exactly what `Credentials::from_str` accepts after
-//! one trailing newline is stripped; errors name the file, never the content. The same contents
+//! one trailing newline is stripped, an empty file said to be empty; errors name the file,
+//! never the content. The same contents
 //! as a file of lines: every line that is not blank or a comment is loaded (a validator of the
 //! set accepts each secret line's token), each once, or the first that is not valid (as
 //! `AcceptedCredential::from_str` says: a secret, or a digest entry, which this build refuses)
@@ -37,6 +38,9 @@ fuzz_target!(|contents: Vec<u8>| {
             assert_eq!(problem, expected);
         }
         (Err(LoadError::File { path, problem: LoadProblem::NotUnicode }), None) => assert_eq!(path, file.0),
+        (Err(LoadError::File { problem: LoadProblem::EmptyFile, .. }), Some(Err(_))) => {
+            assert!(matches!(&contents[..], b"" | b"\n" | b"\r\n"), "{contents:?}")
+        }
         (Err(LoadError::File { problem: LoadProblem::TooLarge { .. }, .. }), _) => {
             assert!(contents.len() > 16 * 1024)
         }
