@@ -343,13 +343,13 @@ mod tls {
 
 /// `accepted(n)`, each held by its digest only.
 fn by_digest(n: usize) -> Vec<AcceptedCredential> {
-    accepted(n).iter().map(AcceptedCredential::digest_of).collect()
+    accepted(n).iter().map(|credentials| AcceptedCredential::digest_of(credentials).unwrap()).collect()
 }
 
 /// The vendor's credential held by a digest one bit off in byte `at`: the token's digest
 /// differs from it there only.
 fn digest_off_by(at: usize) -> AcceptedCredential {
-    let line = AcceptedCredential::digest_of(&credentials()).digest_line().unwrap();
+    let line = AcceptedCredential::digest_of(&credentials()).unwrap().digest_line().unwrap();
     let (id, hex) = line.split_once(":{SHA256}").unwrap();
     let mut bytes: Vec<u8> =
         (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();

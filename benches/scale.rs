@@ -207,7 +207,8 @@ fn main() {
         drop(copy);
         bytes
     };
-    let digests: Vec<AcceptedCredential> = credentials.iter().map(AcceptedCredential::digest_of).collect();
+    let digests: Vec<AcceptedCredential> =
+        credentials.iter().map(|credentials| AcceptedCredential::digest_of(credentials).unwrap()).collect();
     drop(credentials);
     let before = LIVE.load(Ordering::Relaxed);
     let layer = ValidateTokenLayer::any_of(&digests);

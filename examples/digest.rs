@@ -43,5 +43,5 @@ fn run() -> Result<String, Box<dyn Error>> {
         }
         _ => return Err("expected at most one argument, the certificate ID".into()),
     };
-    Ok(AcceptedCredential::digest_of(&credentials).digest_line().expect("a digest has a line"))
+    Ok(AcceptedCredential::digest_of(&credentials)?.digest_line().expect("a digest has a line"))
 }

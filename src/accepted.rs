@@ -38,6 +38,19 @@ pub(crate) enum Check {
     Sha256([u8; 32]),
 }
 
+impl Check {
+    /// The longest token payload this accepts.
+    fn longest_payload(&self) -> usize {
+        match self {
+            Check::Payload(payload) => payload.len(),
+            #[cfg(feature = "digest")]
+            Check::Sha256(_) => crate::digest::MAX_DIGEST_PAYLOAD,
+            #[cfg(not(feature = "digest"))]
+            Check::Sha256(_) => 0,
+        }
+    }
+}
+
 impl AcceptedEntry {
     pub(crate) fn new(credential: &AcceptedCredential) -> Self {
         let check = match credential.held() {
@@ -69,6 +82,9 @@ pub(crate) struct AcceptedSet {
     pub(crate) digests: HashMap<Arc<str>, Arc<[AcceptedEntry]>>,
     /// Each certificate ID once: for counting customers, and for the events that name one.
     customers: HashMap<Arc<str>, Customer>,
+    /// The longest payload any entry accepts (or has accepted): a longer token is refused
+    /// before any work on it.
+    longest: usize,
 }
 
 /// What the set knows of one certificate ID besides its keys.
@@ -191,7 +207,13 @@ impl AcceptedSet {
             by_hash: HashMap::default(),
             digests: HashMap::new(),
             customers: HashMap::new(),
+            longest: 0,
         }
+    }
+
+    /// The longest token payload an entry accepts, or has accepted since the set was made.
+    pub(crate) fn longest(&self) -> usize {
+        self.longest
     }
 
     pub(crate) fn with_entries(entries: impl IntoIterator<Item = AcceptedEntry>) -> Self {
@@ -281,6 +303,7 @@ impl AcceptedSet {
         }
         let filed = filed.iter().cloned().chain([entry.clone()]).collect();
         *self.slot(&entry) = filed;
+        self.longest = self.longest.max(entry.check.longest_payload());
         self.customers
             .entry(entry.id.clone())
             .or_insert_with(|| Customer { keys: 0, retiring_event: EventGate::new(Instant::now()) })

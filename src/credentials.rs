@@ -14,7 +14,7 @@ pub const TOKEN_HEADER: HeaderName = HeaderName::from_static("token");
 /// The longest header value a credential may encode to, in bytes, with the longer scheme word.
 ///
 /// Common servers and proxies cap a header line at 8 KiB; a longer token could never be sent.
-const MAX_HEADER_VALUE: usize = 8 * 1024;
+pub(crate) const MAX_HEADER_VALUE: usize = 8 * 1024;
 
 /// The word before the base64 payload in the header value.
 ///

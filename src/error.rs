@@ -57,6 +57,11 @@ pub enum InvalidCredentials {
     DigestWithoutMarker,
     /// A secret, where the source was told to hold digests only.
     NotADigest,
+    /// `"<id>:<secret>"` is longer than a validator decodes to check a digest.
+    TooLongForDigest {
+        /// The limit, in bytes.
+        max_bytes: usize,
+    },
 }
 
 impl InvalidCredentials {
@@ -73,7 +78,7 @@ impl InvalidCredentials {
             | Self::UnknownMarker
             | Self::DigestWithoutMarker
             | Self::NotADigest => Some(Part::Secret),
-            Self::TooLong { .. } | Self::MissingSeparator => None,
+            Self::TooLong { .. } | Self::MissingSeparator | Self::TooLongForDigest { .. } => None,
         }
     }
 }
@@ -114,6 +119,9 @@ impl InvalidCredentials {
             ),
             Self::NotADigest => {
                 f.write_str("a secret, where this source holds digests only: write {SHA256}<hex> instead")
+            }
+            Self::TooLongForDigest { max_bytes } => {
+                write!(f, "\"<id>:<secret>\" is longer than the {max_bytes} bytes a digest is checked for")
             }
         }
     }
@@ -182,6 +190,15 @@ pub enum LoadProblem {
     NoCredentials,
     /// The file is empty, or holds a line ending only.
     EmptyFile,
+    /// A file of lines whose last line has no line ending: it may be cut short, caught while
+    /// being written in place.
+    UnendedLastLine,
+    /// The file or directory holds more credentials than a source may
+    /// ([`CredentialSetSource::MAX_CREDENTIALS`](crate::CredentialSetSource::MAX_CREDENTIALS)).
+    TooMany {
+        /// The limit, in credentials.
+        max: usize,
+    },
     /// The file (or the volume's version) changed while it was being read: it is read again
     /// later.
     Changed,
@@ -209,6 +226,11 @@ impl fmt::Display for LoadError {
             }
             LoadProblem::NoCredentials => f.write_str("holds no credentials"),
             LoadProblem::EmptyFile => f.write_str("the file is empty"),
+            LoadProblem::TooMany { max } => write!(f, "holds more than {max} credentials"),
+            LoadProblem::UnendedLastLine => f.write_str(
+                "the last line has no line ending, so the file may be cut short: end every line with \
+                 one, and replace the file by rename rather than write it in place",
+            ),
             LoadProblem::Changed => f.write_str("changed while it was being read"),
         }
     }

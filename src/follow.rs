@@ -4,16 +4,22 @@
 //! One thread per follower polls the source every `interval` ([`FollowOptions`]) and publishes a
 //! change once two consecutive reads agree, so a read torn between versions or of a half-written
 //! file is never published. A bad read keeps the last good key, is reported, and is retried at
-//! the next poll; no read blocks ([`CredentialsSource::load`]). The follower holds what it feeds
-//! weakly: its thread ends at its first poll after the last handle, layer and service is gone.
+//! the next poll; nothing at a path makes a read block ([`CredentialsSource::load`]), and a
+//! read that hangs all the same (a network mount that stopped answering) is reported by a
+//! watchdog thread after 10 s as [`FollowProblem::ReadStuck`]. The follower holds what it feeds
+//! weakly: its threads end at its first poll after the last handle, layer and service is gone.
 //! Stopping for any other reason is reported through [`on_error`](FollowOptions::on_error) as
-//! [`FollowProblem::Stopped`].
+//! [`FollowProblem::Stopped`]; a reporting callback or `tracing` subscriber that panics stops
+//! nothing.
 
 use std::{
     error::Error,
     fmt, io,
     panic::{catch_unwind, AssertUnwindSafe},
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, PoisonError,
+    },
     time::{Duration, Instant},
 };
 
@@ -41,14 +47,17 @@ use crate::{
 ///   (its sync period), so pods of one deployment can be a minute apart; the default is twice
 ///   that.
 /// - `on_error`: called with each new problem reading the source (once per distinct problem,
-///   not at every poll), never with any content, and with [`FollowProblem::Stopped`] if the
-///   follower ever stops for another reason than its handles being gone. With the `tracing`
-///   feature, each is also a `WARN` event (`ERROR` for a stop).
+///   not at every poll), never with any content; with [`FollowProblem::ReadStuck`] for a read
+///   that has not returned after 10 s; and with [`FollowProblem::Stopped`] if the follower ever
+///   stops for another reason than its handles being gone. With the `tracing` feature, each is
+///   also a `WARN` event (`ERROR` for a stop).
 #[derive(Clone)]
 pub struct FollowOptions {
     interval: Duration,
     pub(crate) grace: Duration,
     on_error: Option<Report>,
+    /// How long a read may run before it is reported stuck.
+    stuck_after: Duration,
 }
 
 type Report = Arc<dyn Fn(&FollowProblem) + Send + Sync>;
@@ -56,9 +65,18 @@ type Report = Arc<dyn Fn(&FollowProblem) + Send + Sync>;
 const MIN_INTERVAL: Duration = Duration::from_millis(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
+/// How long one read of the source may run before it is reported stuck: a read of a whole
+/// file of lines or a large volume takes well under a second.
+const STUCK_AFTER: Duration = Duration::from_secs(10);
+
 impl Default for FollowOptions {
     fn default() -> Self {
-        Self { interval: Duration::from_millis(500), grace: DEFAULT_GRACE, on_error: None }
+        Self {
+            interval: Duration::from_millis(500),
+            grace: DEFAULT_GRACE,
+            on_error: None,
+            stuck_after: STUCK_AFTER,
+        }
     }
 }
 
@@ -91,7 +109,7 @@ impl fmt::Debug for FollowOptions {
             .field("interval", &self.interval)
             .field("grace", &self.grace)
             .field("on_error", &self.on_error.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,6 +151,12 @@ pub enum FollowProblem {
     /// The source could not be read, or holds no valid credentials: the last good key stays,
     /// and the source is read again at the next poll.
     Load(LoadError),
+    /// A read of the source has not returned after this long (a hung network mount, say): the
+    /// last good key stays, and the read goes on. Reported once per read.
+    ReadStuck {
+        /// How long the read had run when it was reported.
+        reading_for: Duration,
+    },
     /// The follower stopped: keys are no longer reloaded from the source.
     Stopped,
 }
@@ -141,6 +165,12 @@ impl fmt::Display for FollowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Load(error) => error.fmt(f),
+            Self::ReadStuck { reading_for } => write!(
+                f,
+                "a read of the jocloud credentials source has not returned after {:.1} s (a hung \
+                 network mount?); the last good key stays",
+                reading_for.as_secs_f64()
+            ),
             Self::Stopped => {
                 f.write_str("the jocloud credentials follower stopped; keys are no longer reloaded")
             }
@@ -183,7 +213,8 @@ impl LiveCredentials {
 }
 
 /// Starts the thread that reads the source with `read` every interval and feeds `follower`
-/// what it read.
+/// what it read, and its watchdog, which reports a read that has not returned after
+/// `stuck_after`.
 pub(crate) fn spawn<F: Feed + Send + 'static>(
     mut read: impl FnMut() -> Result<Read<F::Version>, LoadError> + Send + 'static,
     describe: String,
@@ -193,19 +224,97 @@ pub(crate) fn spawn<F: Feed + Send + 'static>(
 where
     F::Version: Send,
 {
-    let interval = options.interval;
-    std::thread::Builder::new()
-        .name("jocloud-auth-follow".into())
-        .spawn(move || {
+    let reading = Arc::new(Reading::default());
+    let (interval, stuck_after, on_error) = (options.interval, options.stuck_after, options.on_error);
+    let follow = {
+        let (reading, describe, on_error) = (reading.clone(), describe.clone(), on_error.clone());
+        move || {
+            let _done = Done(&reading);
             run(
                 || std::thread::sleep(interval),
-                |now| follower.step(read(), now),
-                |error| report(&describe, error, options.on_error.as_deref()),
+                |now| follower.step(reading.during(&mut read), now),
+                |error| report(&describe, error, on_error.as_deref()),
                 |reload| announce(&describe, reload),
             )
+        }
+    };
+    let watchdog = {
+        let reading = reading.clone();
+        move || {
+            let tick = (stuck_after / 4).clamp(MIN_INTERVAL, Duration::from_secs(1));
+            let mut watch = Watch::new(stuck_after);
+            while !reading.done.load(Ordering::Acquire) {
+                std::thread::sleep(tick);
+                let started = *reading.since.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(reading_for) = watch.check(started, Instant::now()) {
+                    report(&describe, &FollowProblem::ReadStuck { reading_for }, on_error.as_deref());
+                }
+            }
+        }
+    };
+    let thread = |name: &str, run: Box<dyn FnOnce() + Send>| {
+        std::thread::Builder::new().name(name.into()).spawn(run).map(drop)
+    };
+    thread("jocloud-auth-follow", Box::new(follow))
+        .and_then(|()| thread("jocloud-auth-watch", Box::new(watchdog)))
+        .map_err(|error| {
+            reading.done.store(true, Ordering::Release);
+            FollowError::Spawn(error.kind())
         })
-        .map(drop)
-        .map_err(|error| FollowError::Spawn(error.kind()))
+}
+
+/// When the follower's read of the source began, if one is under way: what its watchdog
+/// looks at.
+#[derive(Default)]
+struct Reading {
+    since: Mutex<Option<Instant>>,
+    /// Set once the follower has stopped, so that the watchdog stops too.
+    done: AtomicBool,
+}
+
+impl Reading {
+    /// `read()`, noted as under way while it runs.
+    fn during<R>(&self, read: &mut impl FnMut() -> R) -> R {
+        *self.since.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        let result = read();
+        *self.since.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        result
+    }
+}
+
+/// Marks the follower stopped when dropped, however its thread ends.
+struct Done<'a>(&'a Reading);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.done.store(true, Ordering::Release);
+    }
+}
+
+/// The watchdog's state: which read it reported last, so that each stuck read is reported
+/// once.
+struct Watch {
+    stuck_after: Duration,
+    /// When the read reported last began.
+    reported: Option<Instant>,
+}
+
+impl Watch {
+    fn new(stuck_after: Duration) -> Self {
+        Self { stuck_after, reported: None }
+    }
+
+    /// For how long the read under way since `started` has run, if it is to be reported at
+    /// `now`: once per read, when it has run `stuck_after`.
+    fn check(&mut self, started: Option<Instant>, now: Instant) -> Option<Duration> {
+        let started = started?;
+        let reading_for = now.saturating_duration_since(started);
+        if reading_for < self.stuck_after || self.reported == Some(started) {
+            return None;
+        }
+        self.reported = Some(started);
+        Some(reading_for)
+    }
 }
 
 /// The follower's loop: wait, take a step, report; until the step says nothing is left to
@@ -341,32 +450,35 @@ impl Feed for ClientFeed {
     }
 }
 
-/// With `tracing`, a reload's `INFO` event: what changed, in counts of certificate IDs.
+/// With `tracing`, a reload's `INFO` event: what changed, in counts of certificate IDs. A
+/// subscriber that panics is not allowed to stop the follower.
 fn announce(source: &str, reload: &Reload) {
     #[cfg(feature = "tracing")]
-    tracing::info!(
-        source,
-        added = reload.added,
-        replaced = reload.replaced,
-        removed = reload.removed,
-        total = reload.total,
-        "jocloud credentials reloaded"
-    );
+    let _ = catch_unwind(|| {
+        tracing::info!(
+            source,
+            added = reload.added,
+            replaced = reload.replaced,
+            removed = reload.removed,
+            total = reload.total,
+            "jocloud credentials reloaded"
+        )
+    });
     let _ = (source, reload);
 }
 
 /// Tells the user about a problem with the source: never its content, which errors never hold.
-/// A reporting callback that panics is not allowed to stop the follower.
+/// A subscriber or a reporting callback that panics is not allowed to stop the follower.
 fn report(source: &str, error: &FollowProblem, on_error: Option<&(dyn Fn(&FollowProblem) + Send + Sync)>) {
     #[cfg(feature = "tracing")]
-    match error {
+    let _ = catch_unwind(|| match error {
         FollowProblem::Stopped => {
             tracing::error!(source, %error, "jocloud credentials follower stopped")
         }
         _ => {
             tracing::warn!(source, %error, "jocloud credentials not reloaded; keeping the last good key")
         }
-    }
+    });
     #[cfg(not(feature = "tracing"))]
     let _ = source;
     if let Some(on_error) = on_error {
@@ -617,6 +729,111 @@ mod tests {
         // The options' `Debug` shows their values (and whether a callback is set, not which).
         let options = format!("{:?}", FollowOptions::default().interval(Duration::from_millis(20)));
         assert!(options.contains("20ms") && options.contains("120s"), "{options}");
+    }
+
+    /// Each read that runs `stuck_after` is reported once, at the first check after; a read
+    /// that returns in time, or none under way, is not.
+    #[test]
+    fn a_stuck_read_is_reported_once_per_read() {
+        let stuck_after = Duration::from_secs(10);
+        let mut watch = Watch::new(stuck_after);
+        let t0 = Instant::now();
+        assert_eq!(watch.check(None, t0), None, "no read under way");
+        assert_eq!(watch.check(Some(t0), t0 + stuck_after - Duration::from_millis(1)), None);
+        assert_eq!(watch.check(Some(t0), t0 + stuck_after), Some(stuck_after));
+        assert_eq!(watch.check(Some(t0), t0 + stuck_after * 5), None, "that read was reported");
+        let t1 = t0 + stuck_after * 6;
+        assert_eq!(watch.check(None, t1), None);
+        assert_eq!(watch.check(Some(t1), t1 + stuck_after * 2), Some(stuck_after * 2), "the next one is");
+        assert_eq!(watch.check(Some(t1), t0), None, "a check before the read began");
+    }
+
+    /// A read that hangs (a network mount that stopped answering) is reported by the watchdog
+    /// while it hangs; once it returns, the follower goes on and publishes what it read.
+    #[test]
+    fn a_read_that_hangs_is_reported_and_the_follower_goes_on() {
+        let (credentials, follower) = client("a");
+        let (release, hung) = std::sync::mpsc::channel::<()>();
+        let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = reads.clone();
+        let read = move || {
+            if counted.fetch_add(1, Ordering::SeqCst) == 1 {
+                hung.recv().unwrap();
+            }
+            read("b")
+        };
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let record = reports.clone();
+        let mut options = FollowOptions::default()
+            .interval(Duration::from_millis(1))
+            .on_error(move |problem| record.lock().unwrap().push(problem.clone()));
+        options.stuck_after = Duration::from_millis(20);
+        spawn(read, "/hung".into(), options, follower).unwrap();
+        let stuck = |reports: &Vec<FollowProblem>| {
+            reports.iter().filter(|problem| matches!(problem, FollowProblem::ReadStuck { .. })).count()
+        };
+        let limit = Instant::now() + Duration::from_secs(60);
+        while stuck(&reports.lock().unwrap()) == 0 {
+            assert!(Instant::now() < limit, "the hung read was never reported");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(credentials.value(Scheme::Base), value("a"), "nothing published while hung");
+        release.send(()).unwrap();
+        while credentials.value(Scheme::Base) != value("b") {
+            assert!(Instant::now() < limit, "the follower did not go on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Once per read (`Watch` is tested for that); a loaded machine may pause an ordinary one.
+        let shown = reports.lock().unwrap()[0].to_string();
+        assert!(shown.contains("has not returned") && shown.contains("last good key"), "{shown}");
+    }
+
+    /// A `tracing` subscriber that panics on every event stops neither the loop nor the
+    /// reports: the reload and the problem after it still reach `on_error` and the loop.
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_panicking_subscriber_does_not_stop_the_follower() {
+        struct Panicking;
+        impl tracing::Subscriber for Panicking {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, _: &tracing::Event<'_>) {
+                panic!("a subscriber's bug");
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+        let reports = Mutex::new(Vec::new());
+        let steps = Cell::new(0);
+        tracing::subscriber::with_default(Panicking, || {
+            run(
+                || {},
+                |_| {
+                    steps.set(steps.get() + 1);
+                    match steps.get() {
+                        1 => Step::Reloaded(Reload::default()),
+                        2 => Step::Report(missing("/x")),
+                        _ => Step::Gone,
+                    }
+                },
+                |error| {
+                    report(
+                        "/x",
+                        error,
+                        Some(&|error: &FollowProblem| reports.lock().unwrap().push(error.clone())),
+                    )
+                },
+                |reload| announce("/x", reload),
+            )
+        });
+        assert_eq!(steps.get(), 3, "the loop went on to its end");
+        assert_eq!(*reports.lock().unwrap(), [FollowProblem::Load(missing("/x"))]);
     }
 
     #[test]

@@ -156,28 +156,32 @@ impl Feed for SetFeed {
         let (added, replaced) = difference(old, new);
         let reload = Reload::between(old, new, added.iter().chain(&replaced).copied());
         let mut change = SetChange { insert: added, ..SetChange::default() };
+        let one = self.one;
+        // A customer whose key changed again: `replaced` is sorted by ID.
+        let changed_again = |id: &str| one || replaced.binary_search_by(|key| key.id().cmp(id)).is_ok();
+        self.retiring.retain(|(key, until)| {
+            // A -> B -> A: a key that comes back is current again, not retiring.
+            if holds(new, key) {
+                return false;
+            }
+            // A customer who is gone is refused at once, with every key still in a grace period;
+            // a grace too long for the clock lasts until the customer's key changes again.
+            let gone = !one && !holds_id(new, key.id());
+            let superseded = until.is_none() && changed_again(key.id());
+            if gone || superseded {
+                change.remove.push(key.clone());
+            }
+            !(gone || superseded)
+        });
         let until = now.checked_add(self.grace);
         for replaced in replaced {
-            if self.one || holds_id(new, replaced.id()) {
+            if one || holds_id(new, replaced.id()) {
                 change.retire.push(replaced);
                 self.retiring.push((replaced.clone(), until));
             } else {
                 change.remove.push(replaced.clone());
             }
         }
-        let one = self.one;
-        self.retiring.retain(|(key, _)| {
-            // A -> B -> A: a key that comes back is current again, not retiring.
-            if holds(new, key) {
-                return false;
-            }
-            // A customer who is gone is refused at once, with every key still in a grace period.
-            let gone = !one && !holds_id(new, key.id());
-            if gone {
-                change.remove.push(key.clone());
-            }
-            !gone
-        });
         set.apply(change);
         Some(reload)
     }
@@ -391,15 +395,29 @@ mod tests {
         assert!(!accepts_key(&set, "a", "3"));
     }
 
+    /// A grace too long for the clock lasts until the next change, as on the client: A -> B
+    /// keeps A however long it takes; B -> C then drops A and keeps B. Another customer's change
+    /// leaves it alone; from a source of one credential, any change is the next.
     #[test]
-    fn a_grace_too_long_for_the_clock_never_ends() {
-        let (set, mut follower) = set_of(&[("id", "a")], Duration::MAX, true);
+    fn a_grace_too_long_for_the_clock_lasts_until_the_next_change() {
+        let (set, mut follower) = set_of(&[("id", "a"), ("other", "x")], Duration::MAX, false);
         let t0 = Instant::now();
-        follower.step(one("b"), t0);
-        follower.step(one("b"), t0);
         let far = t0 + Duration::from_secs(100 * 365 * 24 * 3600);
-        follower.step(one("b"), far);
-        assert!(accepts(&set, "a"));
+        for (step, keys) in [(t0, [("id", "b"), ("other", "x")]), (far, [("id", "b"), ("other", "y")])] {
+            follower.step(version(&keys), step);
+            follower.step(version(&keys), step);
+        }
+        assert!(accepts(&set, "a") && accepts(&set, "b"), "another customer's change is not the next");
+        follower.step(version(&[("id", "c"), ("other", "y")]), far);
+        follower.step(version(&[("id", "c"), ("other", "y")]), far);
+        assert!(!accepts(&set, "a") && accepts(&set, "b") && accepts(&set, "c"), "A -> B -> C drops A");
+        assert!(accepts_key(&set, "other", "x") && accepts_key(&set, "other", "y"));
+
+        let (set, mut follower) = set_of(&[("id", "a")], Duration::MAX, true);
+        for secret in ["b", "b", "c", "c"] {
+            follower.step(one(secret), far);
+        }
+        assert!(!accepts(&set, "a") && accepts(&set, "b") && accepts(&set, "c"), "a source of one");
     }
 
     #[test]

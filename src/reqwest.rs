@@ -18,9 +18,9 @@
 //!
 //! [`client_builder`] builds the `reqwest::Client` with the redirect policy below (replacing the
 //! builder's), and its [`ClientBuilder`] builds a `reqwest_middleware::ClientWithMiddleware`
-//! that runs, outermost first: [`trace_id`](ClientBuilder::trace_id)'s `traceId` (feature
-//! `trace-id`), once per request and kept across every retry; the middleware you add with
-//! [`with`](ClientBuilder::with), in the order added; the token, as the [`TokenAuthLayer`]
+//! that runs, outermost first: `trace_id()`'s `traceId` (feature `trace-id`), once per request
+//! and kept across every retry; the middleware you add with [`with`](ClientBuilder::with), in
+//! the order added; the token, as the [`TokenAuthLayer`]
 //! adds it, [scope](crate::token_auth#scope) and upgrade to HTTPS included; and, for a live
 //! layer (feature `rotation`), `retry`'s previous-key retry (a streamed body is sent once).
 //! Nothing runs between the token and reqwest: a middleware of yours that changes the URL
@@ -33,9 +33,8 @@
 //! `Authorization`, `Cookie`, `Proxy-Authorization` and `WWW-Authenticate` but would carry a
 //! `token` header. This client follows at most ten, and none that would take a request
 //! carrying the token out of the scope: that `3xx` is returned, as tower-http's
-//! `FollowRedirect` returns it with the layer's
-//! [`redirect_policy`](TokenAuthLayer::redirect_policy). The token middleware exists only in
-//! such a client.
+//! `FollowRedirect` returns it with the layer's `redirect_policy()`. The token middleware
+//! exists only in such a client.
 
 use std::{fmt, sync::Arc};
 

@@ -144,7 +144,10 @@ impl CredentialsSource {
 ///   only replaces it), so following a large volume costs one `readlink` per poll.
 /// - [`lines`](Self::lines): a file with one `<id>:<secret>` per line, as Vault Agent or the
 ///   external-secrets operator render one; blank lines and lines starting with `#` are
-///   skipped. A file of lines is read whole at each poll: up to 64 MiB.
+///   skipped. Every line ends with a line ending, the last one too: a file cut short in the
+///   middle of a line is refused. A file cut at a line's end cannot be told from a whole one,
+///   so write the file elsewhere and `rename` it into place. A file of lines is read whole at
+///   each poll: up to 64 MiB.
 /// - Any [`CredentialsSource`], as a set of one (`From`).
 ///
 /// Each file follows the rules of a [`CredentialsSource`] file (one trailing line ending
@@ -166,8 +169,28 @@ impl CredentialsSource {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialSetSource {
     kind: SetKind,
+    rules: Rules,
+}
+
+/// What a version of a set source must be besides valid credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rules {
     /// Whether a credential held by its secret is an error.
     digests_only: bool,
+    /// The most credentials it may hold.
+    max: usize,
+}
+
+impl Rules {
+    const DEFAULT: Self = Self { digests_only: false, max: CredentialSetSource::MAX_CREDENTIALS };
+
+    /// `credential`, unless the source holds digests only and it is held by its secret.
+    fn check(self, credential: AcceptedCredential) -> Result<AcceptedCredential, InvalidCredentials> {
+        if self.digests_only && !credential.is_digest() {
+            return Err(InvalidCredentials::NotADigest);
+        }
+        Ok(credential)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,20 +202,26 @@ enum SetKind {
 
 impl From<CredentialsSource> for CredentialSetSource {
     fn from(source: CredentialsSource) -> Self {
-        Self { kind: SetKind::One(source), digests_only: false }
+        Self { kind: SetKind::One(source), rules: Rules::DEFAULT }
     }
 }
 
 impl CredentialSetSource {
+    /// The most credentials one source may hold: more is a load error
+    /// ([`LoadProblem::TooMany`]), for a file of lines before any is parsed, so that a wrong
+    /// file cannot grow a set to gigabytes. A gateway of this many customers holds about
+    /// 300 MB.
+    pub const MAX_CREDENTIALS: usize = 1_000_000;
+
     /// A directory with a file per credential: the file's name is the certificate ID, its
     /// content the secret key.
     pub fn dir(dir: impl Into<PathBuf>) -> Self {
-        Self { kind: SetKind::Dir(dir.into()), digests_only: false }
+        Self { kind: SetKind::Dir(dir.into()), rules: Rules::DEFAULT }
     }
 
     /// A file with one `<id>:<secret>` per line.
     pub fn lines(path: impl Into<PathBuf>) -> Self {
-        Self { kind: SetKind::Lines(path.into()), digests_only: false }
+        Self { kind: SetKind::Lines(path.into()), rules: Rules::DEFAULT }
     }
 
     /// Refuses a credential held by its secret: every line, or every file, must be a digest
@@ -203,7 +232,7 @@ impl CredentialSetSource {
     /// [`InvalidCredentials::NotADigest`]: crate::InvalidCredentials::NotADigest
     #[must_use]
     pub fn digests_only(mut self) -> Self {
-        self.digests_only = true;
+        self.rules.digests_only = true;
         self
     }
 
@@ -231,15 +260,16 @@ impl CredentialSetSource {
         &self,
         seen: &mut Seen,
     ) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
-        let digests_only = self.digests_only;
+        let rules = self.rules;
         let (path, read) = match &self.kind {
             SetKind::One(source) => {
-                let credential = required(source.load()?.into(), digests_only)
+                let credential = rules
+                    .check(source.load()?.into())
                     .map_err(|invalid| in_file(source.secret_path(), LoadProblem::Invalid(invalid)))?;
                 return Ok(Read::Version(vec![credential]));
             }
-            SetKind::Lines(path) => (path, read_lines(path, seen, digests_only)),
-            SetKind::Dir(dir) => (dir, read_dir_version(dir, seen, digests_only)),
+            SetKind::Lines(path) => (path, read_lines(path, seen, rules)),
+            SetKind::Dir(dir) => (dir, read_dir_version(dir, seen, rules)),
         };
         // After a failed read, the next is new whatever it finds.
         let read = read.inspect_err(|_| seen.last = None)?;
@@ -303,40 +333,37 @@ fn in_file(path: &Path, problem: LoadProblem) -> LoadError {
     LoadError::File { path: path.to_owned(), problem }
 }
 
-/// `credential`, unless the source holds digests only and it is held by its secret.
-fn required(
-    credential: AcceptedCredential,
-    digests_only: bool,
-) -> Result<AcceptedCredential, InvalidCredentials> {
-    if digests_only && !credential.is_digest() {
-        return Err(InvalidCredentials::NotADigest);
-    }
-    Ok(credential)
-}
-
 /// The credentials of a file of lines, unless its content is what `seen` read last.
 fn read_lines(
     path: &Path,
     seen: &mut Seen,
-    digests_only: bool,
+    rules: Rules,
 ) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
     let text = read_named(path, path, MAX_LINES_FILE)?;
     let content = Last::Content(seen.hasher.hash_one(text.as_bytes()));
     if seen.last.as_ref() == Some(&content) {
         return Ok(Read::SameAsLast);
     }
-    let credentials = parse_lines(&text, digests_only).map_err(|problem| in_file(path, problem))?;
+    let credentials = parse_lines(&text, rules).map_err(|problem| in_file(path, problem))?;
     seen.last = Some(content);
     Ok(Read::Version(credentials))
 }
 
-/// The credentials of a file of lines; a bad line is named by its number.
-fn parse_lines(text: &str, digests_only: bool) -> Result<Vec<AcceptedCredential>, LoadProblem> {
-    let wanted = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
-    (text.lines().zip(1..))
-        .filter(|(line, _)| wanted(line))
+/// The credentials of a file of lines; a bad line is named by its number. A file whose last
+/// line has no ending may have been cut short, in the middle of a secret, say: it is refused.
+/// So is one of more credentials than the rules allow, before any is parsed.
+fn parse_lines(text: &str, rules: Rules) -> Result<Vec<AcceptedCredential>, LoadProblem> {
+    if !(text.is_empty() || text.ends_with('\n')) {
+        return Err(LoadProblem::UnendedLastLine);
+    }
+    let wanted = |(line, _): &(&str, usize)| !line.trim().is_empty() && !line.trim_start().starts_with('#');
+    let lines = || text.lines().zip(1..).filter(wanted);
+    if lines().nth(rules.max).is_some() {
+        return Err(LoadProblem::TooMany { max: rules.max });
+    }
+    lines()
         .map(|(line, number)| {
-            let credential = line.parse().and_then(|credential| required(credential, digests_only));
+            let credential = line.parse().and_then(|credential| rules.check(credential));
             credential.map_err(|invalid| LoadProblem::InvalidLine { line: number, invalid })
         })
         .collect()
@@ -376,23 +403,24 @@ fn read_in_version<T>(
 fn read_dir_version(
     dir: &Path,
     seen: &mut Seen,
-    digests_only: bool,
+    rules: Rules,
 ) -> Result<Read<Vec<AcceptedCredential>>, LoadError> {
     let Some(version) = version_of(dir) else {
         seen.last = None;
-        return read_entries(dir, dir, digests_only).map(Read::Version);
+        return read_entries(dir, dir, rules).map(Read::Version);
     };
     if matches!(&seen.last, Some(Last::Version(seen)) if *seen == version) {
         return Ok(Read::SameAsLast);
     }
     seen.last = None;
-    let (version, credentials) = read_in_version(dir, version, |from| read_entries(from, dir, digests_only))?;
+    let (version, credentials) = read_in_version(dir, version, |from| read_entries(from, dir, rules))?;
     seen.last = Some(Last::Version(version));
     Ok(Read::Version(credentials))
 }
 
-/// One credential per file in `from`, each named as the file of that name in `dir`.
-fn read_entries(from: &Path, dir: &Path, digests_only: bool) -> Result<Vec<AcceptedCredential>, LoadError> {
+/// One credential per file in `from`, each named as the file of that name in `dir`; more than
+/// the rules allow is an error, and no more is read.
+fn read_entries(from: &Path, dir: &Path, rules: Rules) -> Result<Vec<AcceptedCredential>, LoadError> {
     let io = |error: std::io::Error| in_file(dir, LoadProblem::Io(error.kind()));
     let mut credentials = Vec::new();
     for entry in std::fs::read_dir(from).map_err(io)? {
@@ -400,7 +428,10 @@ fn read_entries(from: &Path, dir: &Path, digests_only: bool) -> Result<Vec<Accep
         if name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
-        credentials.push(read_entry(&from.join(&name), &dir.join(&name), &name, digests_only)?);
+        if credentials.len() == rules.max {
+            return Err(in_file(dir, LoadProblem::TooMany { max: rules.max }));
+        }
+        credentials.push(read_entry(&from.join(&name), &dir.join(&name), &name, rules)?);
     }
     Ok(credentials)
 }
@@ -411,11 +442,11 @@ fn read_entry(
     path: &Path,
     named: &Path,
     name: &OsStr,
-    digests_only: bool,
+    rules: Rules,
 ) -> Result<AcceptedCredential, LoadError> {
     let id = name.to_str().ok_or_else(|| in_file(named, LoadProblem::NotUnicode))?;
     let value = read_named(path, named, MAX_FILE)?;
-    let credential = AcceptedCredential::new(id, line(&value)).and_then(|c| required(c, digests_only));
+    let credential = AcceptedCredential::new(id, line(&value)).and_then(|credential| rules.check(credential));
     credential.map_err(|invalid| in_file(named, LoadProblem::Invalid(invalid)))
 }
 
@@ -576,6 +607,28 @@ mod tests {
         let one = CredentialSetSource::from(CredentialsSource::file("/run/jocloud/pair"));
         assert_eq!(one.describe(), "/run/jocloud/pair");
         assert!(one.is_one() && !CredentialSetSource::dir("/run/customers").is_one());
+    }
+
+    /// A source holds at most its rules' number of credentials: a file of lines is refused
+    /// before any line is parsed (comments and blank lines do not count), a directory before
+    /// the entry over the limit is read.
+    #[test]
+    fn a_source_of_more_credentials_than_allowed_is_refused() {
+        let rules = Rules { max: 2, ..Rules::DEFAULT };
+        assert_eq!(parse_lines("# two\na:1\n\nb:2\n", rules).map(|set| set.len()), Ok(2));
+        assert_eq!(parse_lines("a:1\nb:2\nc:3\n", rules).map(drop), Err(LoadProblem::TooMany { max: 2 }));
+        // Refused for its count before the bad line is read.
+        assert_eq!(parse_lines("a:1\nb:2\nc:\n", rules).map(drop), Err(LoadProblem::TooMany { max: 2 }));
+
+        let dir = tempfile::tempdir().unwrap();
+        for (name, secret) in [("a", "1"), ("b", "2"), (".hidden", "x")] {
+            std::fs::write(dir.path().join(name), secret).unwrap();
+        }
+        assert_eq!(read_entries(dir.path(), dir.path(), rules).map(|set| set.len()), Ok(2));
+        std::fs::write(dir.path().join("c"), "3").unwrap();
+        let error = read_entries(dir.path(), dir.path(), rules).unwrap_err();
+        assert_eq!(error, in_file(dir.path(), LoadProblem::TooMany { max: 2 }));
+        assert!(error.to_string().ends_with("holds more than 2 credentials"), "{error}");
     }
 
     #[test]

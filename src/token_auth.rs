@@ -56,12 +56,11 @@
 //! or takes the token off by the scope. Inside, `FollowRedirect` replays the first request's
 //! headers on every hop and strips only `Authorization`, `Cookie` and `Proxy-Authorization`
 //! across origins: a redirect elsewhere would take the token along. There, give it the layer's
-//! [`redirect_policy`](TokenAuthLayer::redirect_policy) (features `tower-http-06`,
-//! `tower-http-07`), which follows no redirect out of the scope. With either feature the layer
-//! also checks the `RequestUri` tower-http leaves on the response and **panics** if a redirect
-//! followed inside it ended outside the scope, with the token: the message names both fixes.
-//! (A chain that leaves the scope and comes back is not seen by that check; the order or the
-//! policy is what keeps the token in.)
+//! `redirect_policy()` (features `tower-http-06`, `tower-http-07`), which follows no redirect
+//! out of the scope. With either feature the layer also checks the `RequestUri` tower-http
+//! leaves on the response and **panics** if a redirect followed inside it ended outside the
+//! scope, with the token: the message names both fixes. (A chain that leaves the scope and
+//! comes back is not seen by that check; the order or the policy is what keeps the token in.)
 //!
 //! Retry and timeout layers go outside it too, so that each attempt gets the current key;
 //! `retry::RetryWithPreviousKey` is the one retry that goes inside. Layers outside never see

@@ -62,7 +62,9 @@
 //! set and follow, retire and revoke alike. SHA-256 is fast, so it protects a generated secret
 //! (128 random bits, as jocloud's consoles make), not one a person chose: digests are for
 //! generated secrets only, by contract. A slow derivation with a cache of verdicts (Caddy's
-//! bcrypt) would cost far more per request, for passwords this protocol does not have.
+//! bcrypt) would cost far more per request, for passwords this protocol does not have. A token
+//! checked against a digest is decoded on the stack, `"<id>:<secret>"` of at most 255 bytes
+//! (`digest_of` refuses a longer one), and hashed whether or not its ID is known.
 //!
 //! # Security
 //!
@@ -71,10 +73,17 @@
 //!   a guess came nor which credential matched; it tells a set of up to four from a larger one
 //!   and, as `constant_time_eq` returns early on a length mismatch, whether a guess has the
 //!   compared payload's length, which reveals little.
+//! - A token longer than any the set accepts is refused ([`Rejection::TooLong`]) before it is
+//!   hashed or decoded: a token of any length costs no more to refuse than a short one. That
+//!   tells the longest accepted payload's length, which reveals as little.
+//! - In a set that holds digests, a token for an unknown ID is hashed too, so that a known
+//!   digest-held ID is not told from an unknown one by the time of a SHA-256; the look-up of the
+//!   ID by hash differs by a few dozen instructions at most.
 //! - Accepted payloads are zeroized when the last layer, service or check holding them ends.
-//! - With that `DEBUG` event enabled, a rejection of a known ID costs a decode and a look-up
-//!   more than one of an unknown ID, so timing tells a known ID; without it (no subscriber, or
-//!   none at `DEBUG` for this crate) the look-up is not made and both cost the same.
+//! - With the rejection's `DEBUG` event enabled, a rejection of a known ID costs a decode and a
+//!   look-up more than one of an unknown ID, so timing tells a known ID; without it (no
+//!   subscriber, or none at `DEBUG` for this crate) the look-up is not made and both cost the
+//!   same.
 //! - Layers *outside* this one see the token header in clear. Put tower-http's
 //!   `SetSensitiveRequestHeadersLayer::new([TOKEN_HEADER])` outermost, so that a `TraceLayer`
 //!   that logs headers shows it as `Sensitive` (README's server does). Inside, the header is
@@ -99,6 +108,8 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+#[cfg(feature = "tracing")]
+use crate::credentials::MAX_HEADER_VALUE;
 use crate::{
     accepted::{AcceptedEntry, AcceptedSet},
     credentials::{AcceptedCredential, Credentials, Scheme, TOKEN_HEADER},
@@ -169,11 +180,13 @@ pub enum Rejection {
     UnacceptedScheme,
     /// A well-formed token that no accepted credential matches.
     UnknownCredential,
+    /// A token longer than any this validator accepts: refused before any work on it.
+    TooLong,
 }
 
 impl Rejection {
     /// A short name, for metrics labels and logs: `missing`, `several_headers`, `malformed`,
-    /// `unaccepted_scheme`, `unknown_credential`.
+    /// `unaccepted_scheme`, `unknown_credential`, `too_long`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Rejection::Missing => "missing",
@@ -181,6 +194,7 @@ impl Rejection {
             Rejection::Malformed => "malformed",
             Rejection::UnacceptedScheme => "unaccepted_scheme",
             Rejection::UnknownCredential => "unknown_credential",
+            Rejection::TooLong => "too_long",
         }
     }
 }
@@ -212,11 +226,19 @@ impl Caller {
 }
 
 impl Accepted {
-    fn find(&self, payload: &[u8]) -> Option<Caller> {
+    /// The caller `payload` names, or why there is none.
+    fn find(&self, payload: &[u8]) -> Result<Caller, Rejection> {
+        let find = |set: &AcceptedSet| {
+            // Refused before any hashing or decoding: a token of any length costs no more.
+            if payload.len() > set.longest() && set.longest() > 0 {
+                return Err(Rejection::TooLong);
+            }
+            set.find(payload).map(Caller::of).ok_or(Rejection::UnknownCredential)
+        };
         match self {
-            Accepted::Static(set) => set.find(payload).map(Caller::of),
+            Accepted::Static(set) => find(set),
             #[cfg(feature = "rotation")]
-            Accepted::Live(set) => set.load().find(payload).map(Caller::of),
+            Accepted::Live(set) => find(&set.load()),
         }
     }
 
@@ -417,7 +439,7 @@ impl ValidateTokenLayer {
             return Err(Rejection::SeveralHeaders);
         }
         let payload = self.payload(token.get().as_bytes())?;
-        let caller = self.config.accepted.find(payload).ok_or(Rejection::UnknownCredential)?;
+        let caller = self.config.accepted.find(payload)?;
         if self.config.keep_token_header {
             token.get_mut().set_sensitive(true);
         } else {
@@ -458,13 +480,15 @@ impl ValidateTokenLayer {
     }
 
     /// With `tracing`, the rejection's `DEBUG` event: its reason, and for a well-formed token
-    /// of a known ID with a wrong secret, the ID and how the set holds it, so that a customer's
+    /// of a known ID with a wrong secret (of any length up to a credential's), the ID and how
+    /// the set holds it, so that a customer's
     /// stale secret (or a digest made with `echo`'s newline) stands out from noise. An ID that
     /// is not accepted is never echoed. The ID is looked up only where the event is wanted.
     fn report(&self, rejection: Rejection, headers: &HeaderMap) {
         #[cfg(feature = "tracing")]
         if tracing::enabled!(tracing::Level::DEBUG) {
-            let known = (rejection == Rejection::UnknownCredential).then(|| self.known_id(headers)).flatten();
+            let wrong_secret = matches!(rejection, Rejection::UnknownCredential | Rejection::TooLong);
+            let known = wrong_secret.then(|| self.known_id(headers)).flatten();
             match known {
                 Some((id, held)) => tracing::debug!(
                     reason = rejection.as_str(),
@@ -489,6 +513,10 @@ impl ValidateTokenLayer {
     fn known_id(&self, headers: &HeaderMap) -> Option<(String, &'static str)> {
         use base64::Engine as _;
         let value = headers.get(&self.config.header_name)?.as_bytes();
+        // No longer than any credential's: a decode of a token of any length would cost as much.
+        if value.len() > MAX_HEADER_VALUE {
+            return None;
+        }
         let payload = Scheme::ALL.into_iter().find_map(|scheme| scheme.strip_from(value))?;
         // The secret half may be a real one, out of date: zeroized with the rest.
         let decoded =

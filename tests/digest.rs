@@ -246,7 +246,7 @@ fn no_secret_anywhere_the_gateway_keeps_anything() {
 #[test]
 fn digest_of_agrees_with_sha256sum() {
     let credentials = Credentials::new("cust000001", "s3cr3t-generated-128-bits").unwrap();
-    let line = AcceptedCredential::digest_of(&credentials).digest_line().unwrap();
+    let line = AcceptedCredential::digest_of(&credentials).unwrap().digest_line().unwrap();
     assert_eq!(line, digest_line("cust000001", "s3cr3t-generated-128-bits"));
     assert_eq!(AcceptedCredential::from(credentials).digest_line(), None, "a secret is never shown");
 }

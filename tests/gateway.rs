@@ -458,3 +458,54 @@ fn a_key_in_its_grace_period_is_one_event_per_caller_and_interval() {
     assert!(events[1].contains("jocloud.caller_id=\"cust000002\""), "{output}");
     assert!(!output.contains("one-v2") && !output.contains(":one"), "{output}");
 }
+
+/// A file of lines caught cut short is refused whole, wherever the cut: in a digest marker, in
+/// a secret (which would leave a shorter, valid one), in an ID. So a follower that finds such
+/// a file, written in place and left so, however many polls agree on it, keeps the last good
+/// set and reports it; the whole file, when it comes, is applied.
+#[test]
+fn a_file_of_lines_cut_short_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("customers");
+    for partial in ["a:abcdefghijk\nb:{SHA2", "a:abcdefghijk\nb:lmno", "a:abcdefghijk\nb", "a:abc"] {
+        fs::write(&path, partial).unwrap();
+        let error = CredentialSetSource::lines(&path).load().unwrap_err();
+        assert_eq!(*error.problem(), LoadProblem::UnendedLastLine, "{partial:?}");
+    }
+    let message = CredentialSetSource::lines(&path).load().unwrap_err().to_string();
+    assert!(message.contains("no line ending") && message.contains("rename"), "{message}");
+
+    let whole = "a:abcdefghijk\nb:lmnopqrstuv\n";
+    fs::write(&path, whole).unwrap();
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let record = reports.clone();
+    let options = FollowOptions::default()
+        .interval(Duration::from_millis(2))
+        .on_error(move |problem| record.lock().unwrap().push(problem.clone()));
+    let set = LiveCredentialSet::follow(CredentialSetSource::lines(&path), options).unwrap();
+    // A slow writer, in place: the new customer's secret cut short, for many polls.
+    fs::write(&path, format!("{whole}c:wxyzabc")).unwrap();
+    // (A poll between the write's truncation and its bytes may report an empty file first.)
+    let cut = |problem: &FollowProblem| matches!(problem, FollowProblem::Load(error) if *error.problem() == LoadProblem::UnendedLastLine);
+    common::wait_until("the cut file is reported", || reports.lock().unwrap().iter().any(cut));
+    assert_eq!(set.ids(), ["a", "b"], "the last good set is kept");
+    fs::write(&path, format!("{whole}c:wxyzabcdefg\n")).unwrap();
+    common::wait_until("the whole file is applied", || set.ids() == ["a", "b", "c"]);
+}
+
+/// A file of lines of more credentials than a source may hold (a wrong file: a million short
+/// lines fit in a few megabytes) is refused before any is parsed, with the limit.
+#[test]
+fn a_file_of_more_credentials_than_a_source_may_hold_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("customers");
+    let mut text = String::with_capacity(13 * (CredentialSetSource::MAX_CREDENTIALS + 1));
+    for n in 0..=CredentialSetSource::MAX_CREDENTIALS {
+        text.push_str(&format!("c{n:07}:s\n"));
+    }
+    fs::write(&path, text).unwrap();
+    let error = CredentialSetSource::lines(&path).load().unwrap_err();
+    let max = CredentialSetSource::MAX_CREDENTIALS;
+    assert_eq!(error, LoadError::File { path, problem: LoadProblem::TooMany { max } });
+    assert!(error.to_string().ends_with("holds more than 1000000 credentials"), "{error}");
+}

@@ -209,8 +209,10 @@ async fn rejection_events_and_the_callers_span() {
                 .service(handler),
         )
         .await;
-        let wrong = Credentials::new(ID, "a-wrong-secret-of-its-own").unwrap();
-        let stranger = Credentials::new("stranger-id", "a-wrong-secret-of-its-own").unwrap();
+        // As long as the accepted one, and longer.
+        let wrong = Credentials::new(ID, "a-wrong-secret-xyz").unwrap();
+        let stranger = Credentials::new("stranger-1", "a-wrong-secret-xyz").unwrap();
+        let longer = Credentials::new(ID, "a-wrong-secret-that-is-longer").unwrap();
         let client = http_client();
         let send = |tokens: Vec<http::HeaderValue>| {
             let mut request = Request::post(server.url("/app/1/v1/image/sync")).body(Full::<Bytes>::default()).unwrap();
@@ -227,6 +229,7 @@ async fn rejection_events_and_the_callers_span() {
             vec![http::HeaderValue::from_str(&format!("Bearer {}", token.to_str().unwrap())).unwrap()],
             vec![common::token_of(&wrong)],
             vec![common::token_of(&stranger)],
+            vec![common::token_of(&longer)],
             vec![wrong.header_value(jocloud_auth::Scheme::Basic)],
         ] {
             assert_eq!(send(tokens).await.unwrap().status(), StatusCode::UNAUTHORIZED);
@@ -235,7 +238,7 @@ async fn rejection_events_and_the_callers_span() {
     .await;
 
     let logs = captured.text();
-    for reason in ["missing", "several_headers", "malformed", "unknown_credential", "unaccepted_scheme"] {
+    for reason in ["missing", "several_headers", "malformed", "unaccepted_scheme"] {
         let line = format!("jocloud token rejected reason=\"{reason}\"");
         assert!(
             logs.contains(&line) || logs.contains(&format!("jocloud token rejected reason={reason}")),
@@ -257,7 +260,11 @@ async fn rejection_events_and_the_callers_span() {
     assert!(unknown[0].contains("wrong secret for a known certificate ID"), "{logs}");
     assert!(unknown[0].contains("held=\"secret\""), "{logs}");
     assert!(!unknown[1].contains("caller_id") && !unknown[1].contains("known certificate"), "{logs}");
-    assert!(!logs.contains("stranger-id"), "{logs}");
+    assert!(!logs.contains("stranger-1"), "{logs}");
+    // A token longer than any accepted is refused as such, its known ID named all the same.
+    let long: Vec<&str> = logs.lines().filter(|line| line.contains("too_long")).collect();
+    assert_eq!(long.len(), 1, "{logs}");
+    assert!(long[0].contains("wrong secret for a known certificate ID"), "{logs}");
 }
 
 /// A request sent without the token for being out of scope says so at `DEBUG`, naming its

@@ -233,3 +233,44 @@ async fn cloud_recording_against_its_mock_through_rotations_in_each_order() {
     })
     .await;
 }
+
+/// A middleware of the user's that points the request elsewhere: a failover to another host.
+struct Failover(String);
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for Failover {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        *request.url_mut() = self.0.parse().unwrap();
+        next.run(request, extensions).await
+    }
+}
+
+/// Middleware added with `.with(..)` runs before the scope decides: a failover that points a
+/// request for A (in the scope) at B (outside it) sends B no token; one that points it into
+/// the scope gets it signed there.
+#[tokio::test]
+async fn a_middleware_that_rewrites_the_url_runs_before_the_scope_decides() {
+    bounded(async {
+        let (a, a_tokens) = echo_token().await;
+        let (b, b_tokens) = echo_token().await;
+        let away = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &only_to(&a))
+            .unwrap()
+            .with(Failover(b.url("/landing")))
+            .build();
+        assert_eq!(away.get(a.url("/start")).send().await.unwrap().text().await.unwrap(), "no token");
+        assert_eq!(*b_tokens.lock().unwrap(), [None], "B got no token");
+        assert!(a_tokens.lock().unwrap().is_empty());
+
+        let into = jocloud_auth::reqwest::client_builder(reqwest::Client::builder(), &only_to(&a))
+            .unwrap()
+            .with(Failover(a.url("/landing")))
+            .build();
+        assert_eq!(into.get(b.url("/start")).send().await.unwrap().text().await.unwrap(), VENDOR_TOKEN);
+    })
+    .await;
+}

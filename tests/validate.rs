@@ -8,7 +8,7 @@ use common::{bounded, http_client, serve_axum, VENDOR_PAYLOAD, VENDOR_TOKEN};
 use http::{header::WWW_AUTHENTICATE, HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use jocloud_auth::{
-    validate::{AuthenticatedId, ResponseBody, ValidateToken, ValidateTokenLayer},
+    validate::{AuthenticatedId, Rejection, ResponseBody, ValidateToken, ValidateTokenLayer},
     Credentials, Scheme,
 };
 use std::convert::Infallible;
@@ -85,6 +85,36 @@ async fn accepts_and_rejects_over_loopback() {
             assert_eq!(outcome.challenge.unwrap(), "Base error=\"invalid_token\"", "{what}");
             assert!(outcome.body.is_empty(), "{what}");
         }
+    })
+    .await;
+}
+
+/// A token longer than any accepted payload (300 KB, which hyper lets through) is refused as
+/// `TooLong`, before it is hashed or decoded, over loopback and by the layer directly; one as
+/// long as an accepted payload is refused as unknown.
+#[tokio::test]
+async fn a_token_longer_than_any_accepted_is_refused_as_too_long() {
+    bounded(async {
+        let vendor = common::vendor_credentials();
+        let server = serve_axum(app(ValidateTokenLayer::new(&vendor))).await;
+        let long = format!("Base {}", "QUJD".repeat(75_000));
+        let outcome = send(&server, &[long.as_bytes()]).await;
+        assert_eq!(outcome.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(outcome.challenge.unwrap(), "Base error=\"invalid_token\"");
+
+        let reason = |token: &str| {
+            let request =
+                Request::post("/app/1/v1/image/sync").header("token", token).body(axum::body::Body::empty());
+            let response =
+                common::now(app(ValidateTokenLayer::new(&vendor)).oneshot(request.unwrap())).unwrap();
+            response.extensions().get::<Rejection>().copied()
+        };
+        assert_eq!(reason(&long), Some(Rejection::TooLong));
+        let one_longer = format!("Base {VENDOR_PAYLOAD}A");
+        assert_eq!(reason(&one_longer), Some(Rejection::TooLong));
+        let as_long = format!("Base {}", "A".repeat(VENDOR_PAYLOAD.len()));
+        assert_eq!(reason(&as_long), Some(Rejection::UnknownCredential));
+        assert_eq!(Rejection::TooLong.as_str(), "too_long");
     })
     .await;
 }

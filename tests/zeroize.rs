@@ -10,6 +10,8 @@
 //!
 //! One test function, so that no other test of this binary frees memory while it searches.
 
+mod common;
+
 #[cfg(feature = "rotation")]
 use std::time::{Duration, Instant};
 use std::{
@@ -186,6 +188,37 @@ fn no_freed_buffer_holds_the_secret() {
     {
         let rotated = format!("rotated:{}\n", secret());
         check("a follower", 4, &mut || follow(&dir.path().join("pair"), &rotated));
+    }
+    #[cfg(feature = "digest")]
+    {
+        // A gateway holding the digest only, and tokens that carry the secret: the right one, a
+        // wrong one, and one too long, its base64 broken at the end. Made before the search; the
+        // checks decode each (where they may) and free the requests, one header value each.
+        use http::{Request, Response};
+        use jocloud_auth::AcceptedCredential;
+        use tower::{Layer, Service};
+
+        let held = AcceptedCredential::digest_of(&text.parse::<Credentials>().unwrap()).unwrap();
+        let mut gateway =
+            ValidateTokenLayer::any_of([&held]).layer(tower::service_fn(|_: Request<()>| async {
+                Ok::<_, std::convert::Infallible>(Response::new(bytes::Bytes::new()))
+            }));
+        let token = |plain: String| {
+            use base64::Engine as _;
+            format!("Base {}", base64::engine::general_purpose::STANDARD.encode(plain))
+        };
+        // Its last character made one base64 has not: all but the last group decode first.
+        let mut broken = token(format!("{text}{}", "x".repeat(300)));
+        broken.replace_range(broken.len() - 1.., "!");
+        let mut requests: Vec<Request<()>> = [token(text.clone()), token(format!("{text}-wrong")), broken]
+            .into_iter()
+            .map(|token| Request::builder().header("token", token).body(()).unwrap())
+            .collect();
+        check("the digest path", 3, &mut || {
+            for request in requests.drain(..) {
+                drop(common::now(gateway.call(request)).unwrap());
+            }
+        });
     }
     assert_eq!(leaks, [], "scenarios that freed the secret: blocks as it is, and in base64");
 }

@@ -1,8 +1,8 @@
 //! Loading credentials from file contents: exactly what `Credentials::from_str` accepts after
 //! one trailing newline is stripped, an empty file said to be empty; errors name the file,
-//! never the content. The same contents
-//! as a file of lines: every line that is not blank or a comment is loaded (a validator of the
-//! set accepts each secret line's token), each once, or the first that is not valid (as
+//! never the content. The same contents as a file of lines: one whose last line has no ending
+//! is refused whole; otherwise every line that is not blank or a comment is loaded (a validator
+//! of the set accepts each secret line's token), each once, or the first that is not valid (as
 //! `AcceptedCredential::from_str` says: a secret, or a digest entry, which this build refuses)
 //! is named by its number.
 #![no_main]
@@ -54,6 +54,7 @@ fn check_lines(path: &std::path::Path, contents: &[u8]) {
     let wanted = |line: &&str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
     match (CredentialSetSource::lines(path).load(), std::str::from_utf8(contents)) {
         (Ok(set), Ok(text)) => {
+            assert!(text.ends_with('\n'), "a file of lines cut short was loaded: {text:?}");
             let lines: Vec<&str> = text.lines().filter(wanted).collect();
             // Each distinct credential once: an ID with the same secret.
             let distinct: BTreeSet<(&str, &str)> =
@@ -84,6 +85,9 @@ fn check_lines(path: &std::path::Path, contents: &[u8]) {
         }
         (Err(LoadError::File { problem: LoadProblem::NoCredentials, .. }), Ok(text)) => {
             assert_eq!(text.lines().filter(wanted).count(), 0)
+        }
+        (Err(LoadError::File { problem: LoadProblem::UnendedLastLine, .. }), Ok(text)) => {
+            assert!(!text.is_empty() && !text.ends_with('\n'), "{text:?}")
         }
         (Err(LoadError::File { problem: LoadProblem::NotUnicode, .. }), Err(_)) => {}
         (loaded, _) => panic!("as lines: loaded {loaded:?}"),
