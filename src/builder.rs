@@ -31,7 +31,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     #[cfg(feature = "rotation")]
     fn jocloud_live_token(
         self,
-        credentials: &crate::live::LiveCredentials,
+        credentials: &crate::token_auth::live::LiveCredentials,
     ) -> ServiceBuilder<Stack<TokenAuthLayer, L>>;
 
     /// Adds [`ValidateTokenLayer::new`].
@@ -44,7 +44,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed {
     #[cfg(feature = "rotation")]
     fn jocloud_validate_live_token(
         self,
-        set: &crate::live::LiveCredentialSet,
+        set: &crate::validate::live::LiveCredentialSet,
     ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>>;
 
     /// Adds [`SetTraceIdLayer`](crate::trace_id::SetTraceIdLayer).
@@ -60,7 +60,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     #[cfg(feature = "rotation")]
     fn jocloud_live_token(
         self,
-        credentials: &crate::live::LiveCredentials,
+        credentials: &crate::token_auth::live::LiveCredentials,
     ) -> ServiceBuilder<Stack<TokenAuthLayer, L>> {
         self.layer(TokenAuthLayer::live(credentials))
     }
@@ -75,7 +75,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     #[cfg(feature = "rotation")]
     fn jocloud_validate_live_token(
         self,
-        set: &crate::live::LiveCredentialSet,
+        set: &crate::validate::live::LiveCredentialSet,
     ) -> ServiceBuilder<Stack<ValidateTokenLayer, L>> {
         self.layer(ValidateTokenLayer::live(set))
     }

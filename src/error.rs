@@ -1,7 +1,11 @@
-//! The core's errors; a feature's live in its module. Credentials are invalid
-//! ([`InvalidCredentials`], and [`ParseSchemeError`] and [`InvalidHost`] for a scheme word or
-//! host pattern) or could not be loaded ([`LoadError`]); no error holds any part of a secret or
-//! any content of a file.
+//! The credentials' errors: they are invalid ([`InvalidCredentials`], and [`ParseSchemeError`]
+//! for a scheme word) or could not be loaded ([`LoadError`]); no error holds any part of a
+//! secret or any content of a file. A host pattern's is [`token_auth::InvalidHost`], a
+//! follower's are [`FollowError`] and [`FollowProblem`], beside what they concern.
+//!
+//! [`token_auth::InvalidHost`]: crate::token_auth::InvalidHost
+//! [`FollowError`]: crate::FollowError
+//! [`FollowProblem`]: crate::FollowProblem
 
 use std::{error::Error, fmt, io, path::PathBuf};
 
@@ -239,33 +243,6 @@ impl fmt::Display for LoadError {
 /// No `source`: the message says what an invalid value's error would, once. The
 /// [`InvalidCredentials`] itself is in [`LoadError::problem`].
 impl Error for LoadError {}
-
-/// Why a [`HostPattern`](crate::token_auth::HostPattern) was refused. Host patterns are not
-/// secret: the error shows the pattern.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InvalidHost {
-    pattern: String,
-    reason: &'static str,
-}
-
-impl InvalidHost {
-    pub(crate) fn new(pattern: &str, reason: &'static str) -> Self {
-        Self { pattern: pattern.to_owned(), reason }
-    }
-
-    /// The pattern as given.
-    pub fn pattern(&self) -> &str {
-        &self.pattern
-    }
-}
-
-impl fmt::Display for InvalidHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid host pattern {:?}: {}", self.pattern, self.reason)
-    }
-}
-
-impl Error for InvalidHost {}
 
 /// The error of parsing a [`Scheme`](crate::Scheme) from a word other than `Base` or `Basic`.
 #[derive(Clone, Debug, PartialEq, Eq)]

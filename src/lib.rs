@@ -48,8 +48,11 @@
 //! - Features `trace-id` (jocloud's `traceId` parameter), `tower` (`ServiceBuilder` methods),
 //!   `reqwest` (a reqwest-middleware client, in one call).
 //!
-//! The public API uses only `http`, `tower-layer`, `tower-service` and `std` types, so the layers
-//! sit beside tower-http 0.6 (axum 0.8's) and 0.7 alike. No feature is on by default.
+//! Without features, the public API names the types of `http`, `http-body`, `bytes` (a
+//! rejection's body), `tower-layer`, `tower-service` and `std` only, so the layers sit beside
+//! tower-http 0.6 (axum 0.8's) and 0.7 alike; a feature adds the types of the crate it adapts
+//! (`tower`, `axum-core`, `reqwest`, `reqwest-middleware`, tower-http 0.6 or 0.7). No feature is on
+//! by default.
 //!
 //! # Security
 //!
@@ -80,53 +83,44 @@ macro_rules! inner_service_accessors {
     };
 }
 
-mod accepted;
+// The values: credentials, where they are kept, what a layer holds of them.
 mod credentials;
+mod current;
 mod error;
-mod key;
-mod scope;
 mod source;
-pub mod token_auth;
-pub mod validate;
 
-#[cfg(feature = "rotation")]
-mod follow;
-#[cfg(feature = "rotation")]
-mod follow_set;
-#[cfg(feature = "rotation")]
-mod live;
-
-#[cfg(all(feature = "rotation", any(feature = "tower", feature = "reqwest")))]
-mod previous_key;
+// The client, its retry, its `traceId`, and its reqwest client.
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 #[cfg(all(feature = "rotation", feature = "tower"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "rotation", feature = "tower"))))]
 pub mod retry;
-
+pub mod token_auth;
 #[cfg(feature = "trace-id")]
 #[cfg_attr(docsrs, doc(cfg(feature = "trace-id")))]
 pub mod trace_id;
 
-#[cfg(feature = "digest")]
-mod digest;
+// The server.
+pub mod validate;
 
-#[cfg(any(feature = "tower-http-06", feature = "tower-http-07"))]
-mod redirect_policy;
+// Keys that rotate: the followers below both sides' live handles.
+#[cfg(feature = "rotation")]
+mod follow;
 
 #[cfg(feature = "tower")]
 mod builder;
 
-#[cfg(feature = "reqwest")]
-#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
-pub mod reqwest;
-
 pub use credentials::{AcceptedCredential, Credentials, Scheme, TOKEN_HEADER};
-pub use error::{InvalidCredentials, InvalidHost, LoadError, LoadProblem, ParseSchemeError, Part};
+pub use error::{InvalidCredentials, LoadError, LoadProblem, ParseSchemeError, Part};
 pub use source::{CredentialSetSource, CredentialsSource};
 
 #[cfg(feature = "rotation")]
 pub use follow::{FollowError, FollowOptions, FollowProblem};
 #[cfg(feature = "rotation")]
-pub use live::{LiveCredentialSet, LiveCredentials};
+pub use token_auth::live::LiveCredentials;
+#[cfg(feature = "rotation")]
+pub use validate::live::LiveCredentialSet;
 
 #[cfg(feature = "tower")]
 pub use builder::ServiceBuilderExt;

@@ -41,10 +41,7 @@ use std::{fmt, sync::Arc};
 use reqwest::{redirect, Request, Response, Url};
 use reqwest_middleware::{ClientWithMiddleware, Middleware, Next, RequestInitialiser};
 
-use crate::{
-    scope::{Decision, Target},
-    token_auth::{TokenAuthLayer, MAX_REDIRECTS},
-};
+use crate::token_auth::{Decision, Target, Token, TokenAuthLayer, MAX_REDIRECTS};
 
 /// Builds a `reqwest::Client` from `builder` with the redirect policy that keeps the token in
 /// its scope, for a [`ClientBuilder`] that adds the token as `token` would. See the
@@ -57,14 +54,9 @@ pub fn client_builder(
     builder: reqwest::ClientBuilder,
     token: &TokenAuthLayer,
 ) -> reqwest::Result<ClientBuilder> {
+    let token = token.token().clone();
     let client = builder.redirect(redirect_policy(token.clone())).build()?;
-    Ok(ClientBuilder {
-        client,
-        token: token.clone(),
-        trace_id: false,
-        middleware: Vec::new(),
-        initialisers: Vec::new(),
-    })
+    Ok(ClientBuilder { client, token, trace_id: false, middleware: Vec::new(), initialisers: Vec::new() })
 }
 
 /// A reqwest-middleware client that carries the jocloud token, from [`client_builder`].
@@ -75,7 +67,7 @@ pub fn client_builder(
 pub struct ClientBuilder {
     /// With the redirect policy that keeps the token in its scope.
     client: reqwest::Client,
-    token: TokenAuthLayer,
+    token: Arc<Token>,
     /// Whether the `traceId` middleware goes first.
     trace_id: bool,
     middleware: Vec<Arc<dyn Middleware>>,
@@ -121,10 +113,10 @@ impl ClientBuilder {
         for middleware in self.middleware {
             builder = builder.with_arc(middleware);
         }
-        builder = builder.with(TokenAuthMiddleware { layer: self.token.clone() });
+        builder = builder.with(TokenAuthMiddleware { token: self.token.clone() });
         // Inside the token middleware: it sees the key the request was sent with.
         #[cfg(feature = "rotation")]
-        let builder = builder.with(retry::PreviousKeyMiddleware { layer: self.token });
+        let builder = builder.with(retry::PreviousKeyMiddleware { token: self.token });
         self.initialisers.into_iter().fold(builder, |builder, init| builder.with_arc_init(init)).build()
     }
 }
@@ -142,12 +134,12 @@ impl fmt::Debug for ClientBuilder {
 
 /// Follows at most ten redirects, and none that would take a request carrying the token out of
 /// the scope: that `3xx` is returned.
-fn redirect_policy(layer: TokenAuthLayer) -> redirect::Policy {
+fn redirect_policy(token: Arc<Token>) -> redirect::Policy {
     redirect::Policy::custom(move |attempt| {
         let from = attempt.previous().last().map(target);
         if attempt.previous().len() > MAX_REDIRECTS {
             attempt.error("too many redirects")
-        } else if from.is_some_and(|from| !layer.follows_redirect(from, target(attempt.url()))) {
+        } else if from.is_some_and(|from| !token.follows_redirect(from, target(attempt.url()))) {
             attempt.stop()
         } else {
             attempt.follow()
@@ -163,7 +155,7 @@ fn target(url: &Url) -> Target<'_> {
 /// Adds the token as the layer would. Had only through [`client_builder`], with the policy
 /// that keeps reqwest's own redirects in the scope.
 struct TokenAuthMiddleware {
-    layer: TokenAuthLayer,
+    token: Arc<Token>,
 }
 
 #[async_trait::async_trait]
@@ -174,12 +166,12 @@ impl Middleware for TokenAuthMiddleware {
         extensions: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let signed = match self.layer.decide(target(request.url())) {
+        let signed = match self.token.decide(target(request.url())) {
             Decision::Sign => true,
             Decision::Upgrade => request.url_mut().set_scheme("https").is_ok(),
             Decision::Leave => false,
         };
-        self.layer.apply_to_headers(signed, request.headers_mut());
+        self.token.apply_to_headers(signed, request.headers_mut());
         next.run(request, extensions).await
     }
 }
@@ -190,13 +182,15 @@ mod retry {
     use reqwest::{Request, Response};
     use reqwest_middleware::{Middleware, Next};
 
-    use crate::token_auth::TokenAuthLayer;
+    use std::sync::Arc;
+
+    use crate::token_auth::Token;
 
     /// Sends a request refused with `401` once more with the previous key of a live layer,
-    /// while its grace period runs (see `previous_key`); a body that cannot be copied is sent
-    /// once.
+    /// while its grace period runs (see `Token::use_previous_key`); a body that cannot be copied
+    /// is sent once.
     pub(super) struct PreviousKeyMiddleware {
-        pub(super) layer: TokenAuthLayer,
+        pub(super) token: Arc<Token>,
     }
 
     #[async_trait::async_trait]
@@ -208,10 +202,10 @@ mod retry {
             next: Next<'_>,
         ) -> reqwest_middleware::Result<Response> {
             // A copy only while a previous key is usable, and only of a body that can be copied.
-            let retry = self.layer.may_retry(request.headers()).then(|| request.try_clone()).flatten();
+            let retry = self.token.may_retry(request.headers()).then(|| request.try_clone()).flatten();
             let response = next.clone().run(request, extensions).await?;
             if let Some(mut retry) = retry {
-                if self.layer.use_previous_key(response.status(), retry.headers_mut()) {
+                if self.token.use_previous_key(response.status(), retry.headers_mut()) {
                     return next.run(retry, extensions).await;
                 }
             }

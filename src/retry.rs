@@ -46,20 +46,22 @@ use std::future::{ready, Ready};
 use http::{Request, Response};
 use tower::retry::{Policy, RetryLayer};
 
-use crate::token_auth::TokenAuthLayer;
+use std::sync::Arc;
+
+use crate::token_auth::{Token, TokenAuthLayer};
 
 /// A `tower::retry` policy: a request refused with `401` once more with the previous key. See
 /// the [module docs](self).
 #[derive(Clone, Debug)]
 pub struct RetryWithPreviousKey {
-    token: TokenAuthLayer,
+    token: Arc<Token>,
 }
 
 impl RetryWithPreviousKey {
     /// Retries requests signed by `token` (its key, scheme and header name): put the policy's
     /// `RetryLayer` inside that layer.
     pub fn new(token: &TokenAuthLayer) -> Self {
-        Self { token: token.clone() }
+        Self { token: token.token().clone() }
     }
 
     /// `RetryLayer::new(RetryWithPreviousKey::new(token))`.

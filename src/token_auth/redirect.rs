@@ -1,11 +1,15 @@
 //! A tower-http `FollowRedirect` policy that keeps the token in its scope (features
 //! `tower-http-06`, `tower-http-07`).
 
+use std::sync::Arc;
+
 use http::{Request, Uri};
 
-use crate::{
+#[cfg(doc)]
+use super::TokenAuthLayer;
+use super::{
     scope::Target,
-    token_auth::{TokenAuthLayer, MAX_REDIRECTS},
+    token::{Token, MAX_REDIRECTS},
 };
 
 /// A policy for tower-http's `FollowRedirect` that keeps a [`TokenAuthLayer`]'s token in its
@@ -44,32 +48,27 @@ use crate::{
 #[derive(Clone, Debug)]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower-http-06", feature = "tower-http-07"))))]
 pub struct RedirectPolicy {
-    layer: TokenAuthLayer,
+    token: Arc<Token>,
     /// Redirects followed so far for this request (tower-http clones the policy per request).
     followed: usize,
 }
 
-impl TokenAuthLayer {
-    /// A policy for a tower-http `FollowRedirect` inside this layer, which keeps the token in
-    /// the layer's scope: see [`RedirectPolicy`] and [redirects](crate::token_auth#redirects).
-    #[cfg_attr(docsrs, doc(cfg(any(feature = "tower-http-06", feature = "tower-http-07"))))]
-    pub fn redirect_policy(&self) -> RedirectPolicy {
-        RedirectPolicy { layer: self.clone(), followed: 0 }
-    }
-}
-
 impl RedirectPolicy {
+    pub(super) fn new(token: Arc<Token>) -> Self {
+        Self { token, followed: 0 }
+    }
+
     /// Whether to follow the redirect from `previous` to `location`.
     fn follows(&mut self, previous: &Uri, location: &Uri) -> bool {
         self.followed += 1;
         self.followed <= MAX_REDIRECTS
-            && self.layer.follows_redirect(Target::of(previous), Target::of(location))
+            && self.token.follows_redirect(Target::of(previous), Target::of(location))
     }
 
     /// Takes the token and `AppID` headers off a request outside the scope.
     fn on_request<B>(&self, request: &mut Request<B>) {
-        if !self.layer.permits(Target::of(request.uri())) {
-            self.layer.remove_headers(request.headers_mut());
+        if !self.token.permits(Target::of(request.uri())) {
+            self.token.remove_headers(request.headers_mut());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Where a client layer may send the token: which schemes, which hosts.
 
 use std::{
+    error::Error,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     str::FromStr,
@@ -8,8 +9,6 @@ use std::{
 
 use http::uri::{Authority, Scheme};
 use psl::Psl as _;
-
-use crate::error::InvalidHost;
 
 /// A host the token may go to: one host (`ai.jocloud.com`, `127.0.0.1`, `[::1]`), or a domain
 /// and every name under it (`*.jocloud.com` matches `jocloud.com`, `ai.jocloud.com` and
@@ -27,7 +26,7 @@ use crate::error::InvalidHost;
 /// assert_eq!(mock, HostPattern::try_from(SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)))?);
 /// assert!("https://ai.jocloud.com@evil.example/".parse::<HostPattern>().is_err());
 /// assert!("*.co.uk".parse::<HostPattern>().is_err(), "names of many owners");
-/// # Ok::<(), jocloud_auth::InvalidHost>(())
+/// # Ok::<(), jocloud_auth::token_auth::InvalidHost>(())
 /// ```
 ///
 /// A host is a DNS name (letters, digits, `-` and `_` in dot-separated labels) or an IP
@@ -221,6 +220,33 @@ impl fmt::Debug for HostPattern {
         write!(f, "HostPattern({self})")
     }
 }
+
+/// Why a [`HostPattern`] was refused. Host patterns are not
+/// secret: the error shows the pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidHost {
+    pattern: String,
+    reason: &'static str,
+}
+
+impl InvalidHost {
+    fn new(pattern: &str, reason: &'static str) -> Self {
+        Self { pattern: pattern.to_owned(), reason }
+    }
+
+    /// The pattern as given.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+}
+
+impl fmt::Display for InvalidHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid host pattern {:?}: {}", self.pattern, self.reason)
+    }
+}
+
+impl Error for InvalidHost {}
 
 /// Whether `host` is a DNS name (labels of letters, digits, `-` and `_`, none empty, with an
 /// optional trailing dot) or a bracketed IPv6 address. An IPv4 address is a name of digits.

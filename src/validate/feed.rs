@@ -1,81 +1,61 @@
-//! Following a gateway's many credentials: [`LiveCredentialSet::follow`], which applies each
-//! version of the source to the set as a difference, with the grace bookkeeping of replaced
-//! keys.
+//! What a followed set does with each version its source gives: [`SetFeed`] applies it as a
+//! difference, with the grace bookkeeping of replaced keys.
 
-use std::time::{Duration, Instant};
-
-use crate::{
-    credentials::AcceptedCredential,
-    follow::{spawn, Feed, FollowError, FollowOptions, Follower, Reload},
-    live::{LiveCredentialSet, SetChange, WeakSet},
-    source::{CredentialSetSource, Seen},
+use std::{
+    sync::Weak,
+    time::{Duration, Instant},
 };
 
-impl LiveCredentialSet {
-    /// A set accepting the credentials read from `source` now, kept current by a thread that
-    /// follows it for as long as any handle to the set is left.
-    ///
-    /// `source` is one credential ([`CredentialsSource`](crate::CredentialsSource)) or many ([`CredentialSetSource`]).
-    /// Each change applies as a difference, in one step: a key that is new is accepted, and
-    /// every other credential is untouched, so no request of theirs fails on the way.
-    ///
-    /// - A key replaced by another for its certificate ID (and, from a source of one
-    ///   credential, any replaced key) stays accepted for the grace period, for clients that
-    ///   have not read the new key yet; a request that uses it carries
-    ///   [`RetiringKey`](crate::validate::RetiringKey).
-    /// - A certificate ID that is gone from a source of many is refused from the next request
-    ///   on, with any of its keys still in a grace period: that is how an operator revokes a
-    ///   customer. ([`remove_id`](Self::remove_id) does it by hand.)
-    ///
-    /// Requests never wait on a change: it is read, compared and applied on the follower's
-    /// thread, and published as one new snapshot. The memory a followed set takes per
-    /// credential, its first load and how soon a change is live, measured for 100,000
-    /// customers, are in `benches/README.md` ("A gateway's 100,000 customers").
-    ///
-    /// # Errors
-    ///
-    /// As [`LiveCredentials::follow`](crate::LiveCredentials::follow), with what [`CredentialSetSource::load`] reports.
-    ///
-    /// # Example
-    ///
-    /// ```no_run
-    /// use jocloud_auth::{validate::ValidateTokenLayer, CredentialSetSource, FollowOptions, LiveCredentialSet};
-    ///
-    /// // A Secret with a key per customer (its ID) holding that customer's secret.
-    /// let source = CredentialSetSource::dir("/var/run/secrets/customers");
-    /// let accepted = LiveCredentialSet::follow(source, FollowOptions::default())?;
-    /// let layer = ValidateTokenLayer::live(&accepted);
-    /// # Ok::<(), jocloud_auth::FollowError>(())
-    /// ```
-    pub fn follow(
-        source: impl Into<CredentialSetSource>,
-        options: FollowOptions,
-    ) -> Result<Self, FollowError> {
-        let source = source.into();
-        let mut seen = Seen::default();
-        let first = source.load_unless_seen(&mut seen)?.first();
-        let set = Self::new(&first);
-        let feed = SetFeed {
-            set: set.downgrade(),
-            grace: options.grace,
-            one: source.is_one(),
-            retiring: Vec::new(),
-        };
-        let follower = Follower::new(first, feed);
-        let describe = source.describe();
-        spawn(move || source.load_unless_seen(&mut seen), describe, options, follower)?;
-        Ok(set)
-    }
+use super::accepted::AcceptedSet;
+use crate::{
+    credentials::AcceptedCredential,
+    current::Swap,
+    follow::{Feed, Reload},
+};
+
+/// What a follower changes in a set at once.
+#[derive(Default)]
+pub(super) struct SetChange<'a> {
+    /// Keys to accept (again, if they were retiring).
+    pub(super) insert: Vec<&'a AcceptedCredential>,
+    /// Keys still accepted, in their grace period.
+    pub(super) retire: Vec<&'a AcceptedCredential>,
+    /// Keys to refuse.
+    pub(super) remove: Vec<AcceptedCredential>,
+}
+
+/// Applies `change` to `set` as one new snapshot, if it changes anything.
+pub(super) fn apply(set: &Swap<AcceptedSet>, change: SetChange<'_>) {
+    set.change(|set| {
+        let mut changed = false;
+        for credential in change.insert {
+            changed |= set.insert(credential) != super::filed::Inserted::Known;
+        }
+        for credential in change.retire {
+            changed |= set.retire(credential);
+        }
+        for credential in &change.remove {
+            changed |= set.remove(credential);
+        }
+        ((), changed)
+    });
 }
 
 /// A server's set, as a version of credentials sorted by `AcceptedCredential::key`, each once.
-struct SetFeed {
-    set: WeakSet,
+pub(super) struct SetFeed {
+    /// The live set's snapshots, held weakly: the follower ends with the last handle.
+    set: Weak<Swap<AcceptedSet>>,
     grace: Duration,
     /// A source of one credential: a replaced key retires whatever its ID.
     one: bool,
     /// The keys replaced within their grace period, and when it ends (`None`: never).
     retiring: Vec<(AcceptedCredential, Option<Instant>)>,
+}
+
+impl SetFeed {
+    pub(super) fn new(set: Weak<Swap<AcceptedSet>>, grace: Duration, one: bool) -> Self {
+        Self { set, grace, one, retiring: Vec::new() }
+    }
 }
 
 /// What is in `new` and not in `old`, and what is in `old` and not in `new`: one walk along
@@ -103,31 +83,29 @@ fn difference<'a>(
     }
 }
 
-impl Reload {
-    /// The change from `old` to `new`, each sorted by `AcceptedCredential::key`, given the keys
-    /// that are in one of them only.
-    fn between<'a>(
-        old: &'a [AcceptedCredential],
-        new: &'a [AcceptedCredential],
-        differ: impl Iterator<Item = &'a AcceptedCredential>,
-    ) -> Self {
-        let ids = |version: &'a [AcceptedCredential]| {
-            let mut ids: Vec<&'a str> = version.iter().map(AcceptedCredential::id).collect();
-            ids.dedup();
-            ids
-        };
-        let (old_ids, new_ids) = (ids(old), ids(new));
-        let kept = new_ids.iter().filter(|id| old_ids.binary_search(id).is_ok()).count();
-        let mut replaced: Vec<&str> =
-            differ.map(AcceptedCredential::id).filter(|id| holds_id(old, id) && holds_id(new, id)).collect();
-        replaced.sort_unstable();
-        replaced.dedup();
-        Self {
-            added: new_ids.len() - kept,
-            replaced: replaced.len(),
-            removed: old_ids.len() - kept,
-            total: new_ids.len(),
-        }
+/// The change from `old` to `new`, each sorted by `AcceptedCredential::key`, given the keys
+/// that are in one of them only, counted in certificate IDs.
+fn reload<'a>(
+    old: &'a [AcceptedCredential],
+    new: &'a [AcceptedCredential],
+    differ: impl Iterator<Item = &'a AcceptedCredential>,
+) -> Reload {
+    let ids = |version: &'a [AcceptedCredential]| {
+        let mut ids: Vec<&'a str> = version.iter().map(AcceptedCredential::id).collect();
+        ids.dedup();
+        ids
+    };
+    let (old_ids, new_ids) = (ids(old), ids(new));
+    let kept = new_ids.iter().filter(|id| old_ids.binary_search(id).is_ok()).count();
+    let mut replaced: Vec<&str> =
+        differ.map(AcceptedCredential::id).filter(|id| holds_id(old, id) && holds_id(new, id)).collect();
+    replaced.sort_unstable();
+    replaced.dedup();
+    Reload {
+        added: new_ids.len() - kept,
+        replaced: replaced.len(),
+        removed: old_ids.len() - kept,
+        total: new_ids.len(),
     }
 }
 
@@ -154,7 +132,7 @@ impl Feed for SetFeed {
     ) -> Option<Reload> {
         let set = self.set.upgrade()?;
         let (added, replaced) = difference(old, new);
-        let reload = Reload::between(old, new, added.iter().chain(&replaced).copied());
+        let reload = reload(old, new, added.iter().chain(&replaced).copied());
         let mut change = SetChange { insert: added, ..SetChange::default() };
         let one = self.one;
         // A customer whose key changed again: `replaced` is sorted by ID.
@@ -182,7 +160,7 @@ impl Feed for SetFeed {
                 change.remove.push(replaced.clone());
             }
         }
-        set.apply(change);
+        apply(&set, change);
         Some(reload)
     }
 
@@ -193,10 +171,8 @@ impl Feed for SetFeed {
             .partition(|(_, until)| until.is_some_and(|until| until <= now));
         self.retiring = kept;
         if !over.is_empty() {
-            set.apply(SetChange {
-                remove: over.into_iter().map(|(key, _)| key).collect(),
-                ..SetChange::default()
-            });
+            let remove = over.into_iter().map(|(key, _)| key).collect();
+            apply(&set, SetChange { remove, ..SetChange::default() });
         }
         true
     }
@@ -210,8 +186,9 @@ mod tests {
     use crate::{
         credentials::Credentials,
         error::{LoadError, LoadProblem},
-        follow::Step,
+        follow::{Follower, Step},
         source::Read,
+        validate::live::LiveCredentialSet,
     };
 
     const GRACE: Duration = Duration::from_secs(10);
@@ -224,7 +201,7 @@ mod tests {
     fn set_of(keys: &[(&str, &str)], grace: Duration, one: bool) -> (LiveCredentialSet, Follower<SetFeed>) {
         let version = version(keys).unwrap().first();
         let set = LiveCredentialSet::new(&version);
-        let feed = SetFeed { set: set.downgrade(), grace, one, retiring: Vec::new() };
+        let feed = SetFeed::new(set.downgrade(), grace, one);
         (set, Follower::new(version, feed))
     }
 
@@ -250,8 +227,7 @@ mod tests {
     }
 
     fn accepts_key(set: &LiveCredentialSet, id: &str, secret: &str) -> bool {
-        let payload = Credentials::new(id, secret).unwrap().encoded_payload();
-        set.load().find(payload.as_bytes()).is_some()
+        set.caller(&Credentials::new(id, secret).unwrap()).is_some()
     }
 
     #[test]
@@ -303,8 +279,7 @@ mod tests {
     }
 
     fn retiring(set: &LiveCredentialSet, id: &str, secret: &str) -> bool {
-        let payload = Credentials::new(id, secret).unwrap().encoded_payload();
-        set.load().find(payload.as_bytes()).is_some_and(|entry| entry.retiring)
+        set.caller(&Credentials::new(id, secret).unwrap()).is_some_and(|caller| caller.retiring)
     }
 
     #[test]
