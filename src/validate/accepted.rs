@@ -1,11 +1,8 @@
 //! The credentials a validator accepts, indexed for the check: each one held by its secret as
 //! the payload a client sends, `base64("<id>:<secret>")`, filed under its SipHash with a random
-//! key of the set's own; (feature `digest`) each one held by digest under its ID; each ID
-//! counted. Plain data: a live set publishes a new one at each change, sharing every payload
+//! key of the set's own; (feature `digest`) each one held by digest under its ID. Plain data: a live set publishes a new one at each change, sharing every payload
 //! with the last. What timing reveals is in the module's Security section.
 
-#[cfg(feature = "rotation")]
-use super::filed::Change;
 use std::{
     collections::HashMap,
     fmt,
@@ -16,6 +13,10 @@ use std::{
 use constant_time_eq::constant_time_eq;
 use zeroize::Zeroize;
 
+#[cfg(feature = "tracing")]
+use super::events::SecretIds;
+#[cfg(feature = "rotation")]
+use super::filed::Change;
 use super::{
     caller::Caller,
     filed::{self, Filed, Inserted},
@@ -31,9 +32,9 @@ use crate::credentials::AcceptedCredential;
 pub(crate) struct AcceptedSet {
     hasher: RandomState,
     by_hash: HashMap<u64, Filed<Entry>, BuildHasherDefault<AlreadyHashed>>,
-    /// Each certificate ID, with how many keys it has here (two while one is in its grace
-    /// period): for counting customers and naming one in an event.
-    ids: HashMap<Arc<str>, usize>,
+    /// The IDs held by secret, for naming a known ID in a rejection's event.
+    #[cfg(feature = "tracing")]
+    secret_ids: SecretIds,
     #[cfg(feature = "digest")]
     digests: Digests,
     /// The longest payload any entry accepts, or has accepted: a longer token is refused
@@ -117,7 +118,8 @@ impl AcceptedSet {
         Self {
             hasher: RandomState::new(),
             by_hash: HashMap::default(),
-            ids: HashMap::new(),
+            #[cfg(feature = "tracing")]
+            secret_ids: SecretIds::default(),
             #[cfg(feature = "digest")]
             digests: Digests::default(),
             longest: 0,
@@ -163,17 +165,18 @@ impl AcceptedSet {
     /// Accepts `credential` unless it is accepted already (then it is no longer retiring);
     /// says which.
     pub(crate) fn insert(&mut self, credential: &AcceptedCredential) -> Inserted {
-        // The set's own copy of the ID: one allocation for every key of a customer.
-        let id = self
-            .ids
-            .get_key_value(credential.id())
-            .map_or_else(|| credential.id().into(), |(id, _)| id.clone());
+        let id: Arc<str> = credential.id().into();
         let (inserted, longest) = match credential.payload() {
             Some(payload) => {
                 let entry =
                     Entry { id: id.clone(), payload: Payload(payload.as_bytes().into()), retiring: false };
                 let hash = self.hash(payload.as_bytes());
-                (filed::insert(&mut self.by_hash, hash, entry), payload.len())
+                let inserted = filed::insert(&mut self.by_hash, hash, entry);
+                #[cfg(feature = "tracing")]
+                if inserted == Inserted::New {
+                    self.secret_ids.add(&id);
+                }
+                (inserted, payload.len())
             }
             #[cfg(feature = "digest")]
             None => (self.digests.insert(&id, credential), MAX_DECODED_PAYLOAD),
@@ -181,7 +184,6 @@ impl AcceptedSet {
             None => return Inserted::Known,
         };
         if inserted == Inserted::New {
-            *self.ids.entry(id).or_default() += 1;
             self.longest = self.longest.max(longest);
         }
         inserted
@@ -199,8 +201,9 @@ impl AcceptedSet {
     #[cfg(feature = "rotation")]
     pub(crate) fn remove(&mut self, credential: &AcceptedCredential) -> bool {
         let removed = self.change(credential, Change::Remove);
-        if removed {
-            self.forget_keys(credential.id(), 1);
+        #[cfg(feature = "tracing")]
+        if removed && credential.payload().is_some() {
+            self.secret_ids.forget(credential.id(), 1);
         }
         removed
     }
@@ -223,21 +226,11 @@ impl AcceptedSet {
     #[cfg(feature = "rotation")]
     pub(crate) fn remove_id(&mut self, id: &str) -> usize {
         let removed = filed::remove_where(&mut self.by_hash, |entry| &*entry.id == id);
+        #[cfg(feature = "tracing")]
+        self.secret_ids.forget(id, removed);
         #[cfg(feature = "digest")]
         let removed = removed + self.digests.remove_id(id);
-        self.forget_keys(id, removed);
         removed
-    }
-
-    /// Counts `removed` keys of `id` out, and forgets an ID left with none.
-    #[cfg(feature = "rotation")]
-    fn forget_keys(&mut self, id: &str, removed: usize) {
-        if let Some(keys) = self.ids.get_mut(id) {
-            *keys -= removed;
-            if *keys == 0 {
-                self.ids.remove(id);
-            }
-        }
     }
 
     /// How the set holds `id`'s keys, if it is an accepted certificate ID: `"digest"` where
@@ -248,32 +241,39 @@ impl AcceptedSet {
         if self.digests.holds(id) {
             return Some("digest");
         }
-        self.ids.contains_key(id).then_some("secret")
+        self.secret_ids.contains(id).then_some("secret")
+    }
+
+    /// The ID of every credential, once per key: a walk of the whole set, for what is asked
+    /// of it now and then (its IDs, their number, its `Debug`), never on a request.
+    fn every_id(&self) -> impl Iterator<Item = &Arc<str>> {
+        let ids = self.by_hash.values().flat_map(Filed::entries).map(|entry| &entry.id);
+        #[cfg(feature = "digest")]
+        let ids = ids.chain(self.digests.ids());
+        ids
     }
 
     /// The accepted IDs, each once, sorted.
     #[cfg_attr(not(feature = "rotation"), allow(dead_code))]
     pub(crate) fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.ids.keys().map(|id| id.to_string()).collect();
+        let mut ids: Vec<&str> = self.every_id().map(|id| &**id).collect();
         ids.sort_unstable();
-        ids
+        ids.dedup();
+        ids.into_iter().map(str::to_owned).collect()
     }
 
     /// How many certificate IDs are accepted.
     #[cfg_attr(not(feature = "rotation"), allow(dead_code))]
     pub(crate) fn id_count(&self) -> usize {
-        self.ids.len()
+        self.every_id().map(|id| &**id).collect::<std::collections::HashSet<&str>>().len()
     }
 
     /// How many credentials the set holds, with the first few IDs in order: what `Debug`
     /// shows of a set that may hold 100,000.
     pub(crate) fn summary(&self) -> Summary {
-        let payloads = self.by_hash.values().flat_map(Filed::entries).map(|entry| &entry.id);
-        #[cfg(feature = "digest")]
-        let payloads = payloads.chain(self.digests.ids());
         let mut first: Vec<Arc<str>> = Vec::with_capacity(Summary::SHOWN + 1);
         let mut count = 0;
-        for id in payloads {
+        for id in self.every_id() {
             count += 1;
             // Kept in order, and cut back to the first few each time.
             first.insert(first.partition_point(|known| **known <= **id), id.clone());
@@ -381,6 +381,23 @@ mod tests {
         assert!(set.by_hash.is_empty());
     }
 
+    /// A rejection's event names an ID while any of its keys is held, and only then.
+    #[cfg(all(feature = "tracing", feature = "rotation"))]
+    #[test]
+    fn an_id_is_known_while_any_of_its_keys_is_held() {
+        let mut set =
+            AcceptedSet::of([credential("a", "one"), credential("a", "two"), credential("b", "one")]);
+        assert_eq!(set.insert(&credential("a", "one")), Inserted::Known);
+        assert!(set.remove(&credential("a", "one")));
+        assert!(!set.remove(&credential("a", "one")), "removed already");
+        assert_eq!((set.held("a"), set.held("b"), set.held("c")), (Some("secret"), Some("secret"), None));
+        assert!(set.remove(&credential("a", "two")));
+        assert_eq!(set.held("a"), None);
+        assert_eq!(set.insert(&credential("b", "two")), Inserted::New);
+        assert_eq!(set.remove_id("b"), 2);
+        assert_eq!(set.held("b"), None);
+    }
+
     /// Every single-bit change of an accepted payload, for payloads of 1 to 400 bytes, is
     /// refused; the payload itself is found.
     #[test]
@@ -429,7 +446,6 @@ mod tests {
         let mut set = AcceptedSet::of([credential("a", "one")]);
         let hash = set.hash(payload("a", "one").as_bytes());
         file_beside(&mut set, hash, entry("b", payload("b", "two").as_bytes()));
-        *set.ids.entry("b".into()).or_default() += 1;
         assert_eq!(set.remove_id("b"), 1);
         assert_eq!(set.ids(), ["a"]);
         assert!(set.remove(&credential("a", "one")));

@@ -1,13 +1,13 @@
 //! The digest path (feature `digest`): credentials a validator knows only by the SHA-256 of
 //! `"<id>:<secret>"`, filed by ID, and the check of a token against them.
 
-#[cfg(feature = "rotation")]
-use super::filed::Change;
 use std::{collections::HashMap, sync::Arc};
 
 use constant_time_eq::constant_time_eq_32;
 use sha2::{Digest as _, Sha256};
 
+#[cfg(feature = "rotation")]
+use super::filed::Change;
 use super::{
     caller::Caller,
     filed::{self, Filed, Inserted},

@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -29,6 +29,34 @@ impl Known {
         let id = presented.id()?;
         let held = set.held(id)?;
         Some(Self { id: id.to_owned(), held })
+    }
+}
+
+/// The certificate IDs a set holds by secret, each with its number of keys (two while one is in
+/// its grace period): so that the event of a wrong secret finds a known ID in one look-up,
+/// whatever the set's size. (A set finds the IDs it holds by digest by ID already.)
+#[derive(Clone, Default)]
+pub(super) struct SecretIds(HashMap<Arc<str>, usize>);
+
+impl SecretIds {
+    /// Counts a new key of `id` in.
+    pub(super) fn add(&mut self, id: &Arc<str>) {
+        *self.0.entry(id.clone()).or_default() += 1;
+    }
+
+    /// Counts `keys` keys of `id` out, and forgets an ID left with none.
+    #[cfg(feature = "rotation")]
+    pub(super) fn forget(&mut self, id: &str, keys: usize) {
+        if let Some(held) = self.0.get_mut(id) {
+            *held = held.saturating_sub(keys);
+            if *held == 0 {
+                self.0.remove(id);
+            }
+        }
+    }
+
+    pub(super) fn contains(&self, id: &str) -> bool {
+        self.0.contains_key(id)
     }
 }
 

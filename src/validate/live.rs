@@ -143,7 +143,8 @@ impl LiveCredentialSet {
     }
 
     /// The accepted certificate IDs, each once (also while a key of one is in its grace
-    /// period), sorted.
+    /// period), sorted. Like [`id_count`](Self::id_count), a walk of the whole set: for a
+    /// health check or a metric now and then, not for every request.
     pub fn ids(&self) -> Vec<String> {
         self.set.load().ids()
     }
