@@ -13,25 +13,14 @@
 //!
 //! Each measurement runs this program again under valgrind as `end_to_end run <setup> <n>`.
 
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    future::{ready, Ready},
-    net::SocketAddr,
-    process::Command,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::{collections::HashMap, process::Command, sync::Arc};
 
 use axum::{body::Body, routing::post, Router};
 use bytes::Bytes;
 use http::{header::CONTENT_TYPE, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{
-    client::legacy::{
-        connect::{dns::Name, HttpConnector},
-        Client,
-    },
+    client::legacy::{connect::HttpConnector, Client},
     rt::TokioExecutor,
 };
 use jocloud_auth::{
@@ -39,6 +28,7 @@ use jocloud_auth::{
     LiveCredentials, Scheme, TOKEN_HEADER,
 };
 use jocloud_auth_benches::{accept_or_refuse, accepted, credentials, token};
+use jocloud_auth_fixtures::{Loopback, Pki};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 /// The setups, each group's baseline first: client-side ones against a server without
@@ -115,31 +105,14 @@ fn instructions(setup: &str, requests: u64) -> u64 {
     collected.and_then(|n| n.trim().parse().ok()).unwrap_or_else(|| panic!("no count in:\n{stderr}"))
 }
 
-/// Every name resolves to the server on loopback, at its port: hyper-util's connector takes the
-/// resolver's port where the URI names none, so the URI is jocloud's own, as users write it.
-#[derive(Clone)]
-struct Loopback(u16);
-
-impl Service<Name> for Loopback {
-    type Response = std::iter::Once<SocketAddr>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Name) -> Self::Future {
-        ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], self.0)))))
-    }
-}
-
 /// The request every setup sends (the `_port_in_uri` ones with a port added): jocloud's own URI.
 const URL: &str = "https://ai.jocloud.com/app/123456/v1/image/sync?traceId=bd526528";
 
 type HttpClient = Client<HttpConnector<Loopback>, Full<Bytes>>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Loopback>>, Full<Bytes>>;
 
-/// The client as README builds it: every name to the server, `https` URIs over plain TCP.
+/// The client as README builds it, over plain TCP: every name to the server (at its port where
+/// the URI names none, so that the URI is jocloud's own), `https` URIs as they are.
 fn http_client(port: u16) -> HttpClient {
     let mut connector = HttpConnector::new_with_resolver(Loopback(port));
     connector.enforce_http(false);
@@ -244,9 +217,11 @@ fn run_setup(setup: &str, requests: u64) {
             tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, server(setup))));
             return run_client(setup, port, requests).await;
         };
-        let (server_config, client_config) = tls::configs();
-        tokio::spawn(tls::serve(listener, server(tls_setup), server_config));
-        let inner = tls::client(client_config, port);
+        // A certificate for `ai.jocloud.com` from an authority made at start; the client README
+        // shows (hyper-rustls, HTTPS only), trusting that authority only.
+        let pki = Pki::new(&["ai.jocloud.com"]).unwrap();
+        tokio::spawn(pki.serve(listener, server(tls_setup)));
+        let inner: HttpsClient = Client::builder(TokioExecutor::new()).build(pki.https_connector(port));
         let stack = ServiceBuilder::new();
         match tls_setup {
             "client_baseline" => drive(stack.service(inner), setup, URL, requests).await,
@@ -262,83 +237,6 @@ fn run_setup(setup: &str, requests: u64) {
             }
         }
     });
-}
-
-/// Real TLS on loopback: a certificate authority and a certificate for `ai.jocloud.com`, made
-/// at start; the server, and the client README shows (hyper-rustls, HTTPS only), trusting
-/// that authority only. One crypto provider, aws-lc-rs.
-mod tls {
-    use std::sync::Arc;
-
-    use axum::Router;
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use hyper_util::{
-        client::legacy::{connect::HttpConnector, Client},
-        rt::{TokioExecutor, TokioIo},
-        service::TowerToHyperService,
-    };
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-
-    use super::Loopback;
-
-    pub(super) type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Loopback>>, Full<Bytes>>;
-
-    pub(super) fn configs() -> (Arc<rustls::ServerConfig>, rustls::ClientConfig) {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut authority = CertificateParams::new(Vec::<String>::new()).unwrap();
-        authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let authority = CertifiedIssuer::self_signed(authority, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let certificate = CertificateParams::new(vec!["ai.jocloud.com".to_owned()])
-            .unwrap()
-            .signed_by(&key, &authority)
-            .unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![certificate.der().clone()], key)
-            .unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(authority.der().clone()).unwrap();
-        let client = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        (Arc::new(server), client)
-    }
-
-    pub(super) async fn serve(
-        listener: tokio::net::TcpListener,
-        router: Router,
-        config: Arc<rustls::ServerConfig>,
-    ) {
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        while let Ok((stream, _)) = listener.accept().await {
-            let (acceptor, service) = (acceptor.clone(), TowerToHyperService::new(router.clone()));
-            tokio::spawn(async move {
-                let stream = acceptor.accept(stream).await.unwrap();
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    }
-
-    pub(super) fn client(config: rustls::ClientConfig, port: u16) -> HttpsClient {
-        let mut http = HttpConnector::new_with_resolver(Loopback(port));
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_only()
-            .enable_http1()
-            .wrap_connector(http);
-        Client::builder(TokioExecutor::new()).build(https)
-    }
 }
 
 /// `accepted(n)`, each held by its digest only.

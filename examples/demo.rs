@@ -20,11 +20,8 @@ use http_body_util::{BodyExt, Full};
 use jocloud_auth::{
     token_auth::TokenAuthLayer, trace_id::SetTraceIdLayer, validate::ValidateTokenLayer, Credentials,
 };
-use jocloud_auth_examples::{
-    exit, mock_jocloud,
-    offline_tls::{DemoClient, OfflineTls},
-    print_headers, RetrySafe,
-};
+use jocloud_auth_examples::{demo_client, exit, mock_jocloud, print_headers, DemoClient, RetrySafe};
+use jocloud_auth_fixtures::Pki;
 use serde_json::json;
 use tower::{ServiceBuilder, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
@@ -39,12 +36,12 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), BoxError> {
     // The vendor's example credentials, from its Java and Python samples.
     let credentials = Credentials::new("qawsedrftg", "abcdefghijk")?;
-    let tls = OfflineTls::new(&["ai.jocloud.com"])?;
+    let tls = Pki::new(&["ai.jocloud.com"])?;
     let mock = mock_jocloud(ValidateTokenLayer::new(&credentials));
     let https = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let https_port = https.local_addr()?.port();
-    let server = tls.serve(https, mock);
-    let client = tls.client()?;
+    let server = tokio::spawn(tls.serve(https, mock));
+    let client = demo_client(&tls);
 
     println!("jocloud-auth demo, offline: a mock of jocloud as https://ai.jocloud.com:{https_port}");
     println!("(a certificate made at start, the name resolved to loopback); client credentials:");

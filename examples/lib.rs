@@ -13,6 +13,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use jocloud_auth::validate::{AuthenticatedId, ValidateTokenLayer};
+use jocloud_auth_fixtures::{Loopback, Pki};
 use serde_json::{json, Value};
 
 /// The path of jocloud's synchronous image moderation.
@@ -162,120 +163,16 @@ impl Args {
     }
 }
 
-/// An HTTPS endpoint named `ai.jocloud.com` on loopback, and a client that reaches it there:
-/// a certificate authority and a certificate made at start, trusted by this client only.
-pub mod offline_tls {
-    use std::{
-        convert::Infallible,
-        error::Error,
-        future::{ready, Ready},
-        net::SocketAddr,
-        sync::Arc,
-        task::{Context, Poll},
-    };
+/// The HTTPS client the demo sends with: the fixtures' connector, which trusts the demo's own
+/// authority only and resolves every name to loopback. It speaks plain HTTP too, so that what
+/// the layer does with an `http://` URI can be shown.
+pub type DemoClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector<Loopback>>,
+    Full<Bytes>,
+>;
 
-    use axum::Router;
-    use bytes::Bytes;
-    use http_body_util::Full;
-    use hyper_util::{
-        client::legacy::{
-            connect::{dns::Name, HttpConnector},
-            Client,
-        },
-        rt::{TokioExecutor, TokioIo},
-        service::TowerToHyperService,
-    };
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-    type BoxError = Box<dyn Error + Send + Sync>;
-
-    /// The HTTPS client README shows, its names resolved to loopback and its trust in the
-    /// demo's own authority.
-    pub type DemoClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Loopback>>, Full<Bytes>>;
-
-    pub struct OfflineTls {
-        authority: CertificateDer<'static>,
-        server: Arc<rustls::ServerConfig>,
-    }
-
-    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-    }
-
-    impl OfflineTls {
-        /// An authority, and a certificate it signs for `names`.
-        pub fn new(names: &[&str]) -> Result<Self, BoxError> {
-            use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-            let mut authority = CertificateParams::new(Vec::<String>::new())?;
-            authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            let authority = CertifiedIssuer::self_signed(authority, KeyPair::generate()?)?;
-            let key = KeyPair::generate()?;
-            let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-            let certificate = CertificateParams::new(names)?.signed_by(&key, &authority)?;
-            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-            let server = rustls::ServerConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()?
-                .with_no_client_auth()
-                .with_single_cert(vec![certificate.der().clone()], key)?;
-            Ok(Self { authority: authority.der().clone(), server: Arc::new(server) })
-        }
-
-        /// Serves `router` over HTTPS on `listener`.
-        pub fn serve(
-            &self,
-            listener: tokio::net::TcpListener,
-            router: Router,
-        ) -> tokio::task::JoinHandle<()> {
-            let acceptor = tokio_rustls::TlsAcceptor::from(self.server.clone());
-            tokio::spawn(async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    let (acceptor, service) = (acceptor.clone(), TowerToHyperService::new(router.clone()));
-                    tokio::spawn(async move {
-                        let Ok(stream) = acceptor.accept(stream).await else { return };
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            })
-        }
-
-        /// A hyper-util client over hyper-rustls trusting the demo's authority only; every name
-        /// resolves to loopback. It speaks plain HTTP too, so that a request the layer refuses
-        /// to sign can be shown.
-        pub fn client(&self) -> Result<DemoClient, BoxError> {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(self.authority.clone())?;
-            let tls = rustls::ClientConfig::builder_with_provider(provider())
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let mut http = HttpConnector::new_with_resolver(Loopback);
-            http.enforce_http(false);
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http);
-            Ok(Client::builder(TokioExecutor::new()).build(https))
-        }
-    }
-
-    /// Resolves every name to `127.0.0.1`: offline, `ai.jocloud.com` is the mock.
-    #[derive(Clone)]
-    pub struct Loopback;
-
-    impl tower::Service<Name> for Loopback {
-        type Response = std::iter::Once<SocketAddr>;
-        type Error = Infallible;
-        type Future = Ready<Result<Self::Response, Infallible>>;
-
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, _: Name) -> Self::Future {
-            ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))))
-        }
-    }
+/// A [`DemoClient`] trusting `pki`'s authority.
+pub fn demo_client(pki: &Pki) -> DemoClient {
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(pki.mixed_connector())
 }

@@ -259,21 +259,3 @@ pub fn capture_traces() -> (Captured, tracing::subscriber::DefaultGuard) {
         .finish();
     (captured, tracing::subscriber::set_default(subscriber))
 }
-
-/// Resolves every name to `127.0.0.1`: jocloud's names reach the test's servers.
-#[derive(Clone)]
-pub struct Loopback;
-
-impl tower::Service<hyper_util::client::legacy::connect::dns::Name> for Loopback {
-    type Response = std::iter::Once<SocketAddr>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
-        ready(Ok(std::iter::once(SocketAddr::from(([127, 0, 0, 1], 0)))))
-    }
-}

@@ -1,11 +1,10 @@
-//! Real TLS on loopback, for the tests of the default scope: a certificate authority and a
-//! certificate for jocloud's names, made in the test; an HTTPS server; and a hyper-util client
-//! (over hyper-rustls) and a reqwest client (rustls) that trust only that authority and
-//! resolve every name to `127.0.0.1`, so `https://ai.jocloud.com:<port>/` is a server of the
-//! test. One crypto provider for all of it: aws-lc-rs, reqwest's own.
+//! Real TLS on loopback, for the tests of the default scope: the fixtures' authority with a
+//! certificate for jocloud's names, an HTTPS server, and a hyper-util client (over
+//! hyper-rustls) and a reqwest client (rustls) that trust only that authority and resolve every
+//! name to `127.0.0.1`, so `https://ai.jocloud.com:<port>/` is a server of the test.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -13,13 +12,12 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::{
     client::legacy::{connect::HttpConnector, Client},
-    rt::{TokioExecutor, TokioIo},
-    service::TowerToHyperService,
+    rt::TokioExecutor,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use jocloud_auth_fixtures::Loopback;
 use tokio::net::TcpListener;
 
-use crate::common::{Loopback, Server};
+use crate::common::Server;
 
 /// The names the certificate holds: jocloud's hosts, and others that are none of them.
 pub const NAMES: [&str; 6] = [
@@ -31,36 +29,12 @@ pub const NAMES: [&str; 6] = [
     "ai.jocloud.com.evil.example",
 ];
 
-/// A certificate authority of the test's own and a server certificate it signed for [`NAMES`].
-pub struct Pki {
-    pub authority: CertificateDer<'static>,
-    server: Arc<rustls::ServerConfig>,
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
+/// The fixtures' authority, with a server certificate for [`NAMES`].
+pub struct Pki(jocloud_auth_fixtures::Pki);
 
 impl Pki {
     pub fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-
-        let mut authority = CertificateParams::new(Vec::<String>::new()).unwrap();
-        authority.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        authority.distinguished_name.push(DnType::CommonName, "jocloud-auth test authority");
-        let authority = CertifiedIssuer::self_signed(authority, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(NAMES.map(String::from).to_vec()).unwrap();
-        let leaf = leaf.signed_by(&key, &authority).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let mut server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![leaf.der().clone()], key)
-            .unwrap();
-        server.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Self { authority: authority.der().clone(), server: Arc::new(server) }
+        Self(jocloud_auth_fixtures::Pki::new(&NAMES).expect("a certificate for the test's names"))
     }
 
     /// Serves `service` over HTTPS on a fresh loopback port.
@@ -75,49 +49,18 @@ impl Pki {
     {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.server.clone());
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                let (acceptor, service) = (acceptor.clone(), TowerToHyperService::new(service.clone()));
-                connections.spawn(async move {
-                    // A client that refuses the certificate ends its handshake: nothing to serve.
-                    let Ok(stream) = acceptor.accept(stream).await else { return };
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Server::new(addr, task)
-    }
-
-    fn client_config(&self) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.authority.clone()).unwrap();
-        rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth()
+        Server::new(addr, tokio::spawn(self.0.serve(listener, service)))
     }
 
     /// A hyper-util client over hyper-rustls: `https` with this authority only, `http` as it is.
     pub fn hyper_client(&self) -> HttpsClient {
-        let mut http = HttpConnector::new_with_resolver(Loopback);
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(self.client_config())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Client::builder(TokioExecutor::new()).build(https)
+        Client::builder(TokioExecutor::new()).build(self.0.mixed_connector())
     }
 
     /// A reqwest builder trusting this authority only, with jocloud's names on loopback.
     /// reqwest's `resolve` ignores the port it is given: the URL names the server's.
     pub fn reqwest_builder(&self) -> reqwest::ClientBuilder {
-        let authority = reqwest::Certificate::from_der(&self.authority).unwrap();
+        let authority = reqwest::Certificate::from_der(self.0.authority()).unwrap();
         let mut builder = reqwest::Client::builder().tls_certs_only([authority]);
         for name in NAMES {
             builder = builder.resolve(name, SocketAddr::from(([127, 0, 0, 1], 0)));
