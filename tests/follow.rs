@@ -1,8 +1,9 @@
 //! Following credentials files while services run: a kubelet `..data` swap, `mv` of a temp
 //! file, torn and bad content, hostile files at the path; the server's grace period; the
 //! client's retry with its previous key; a follower that ends with its last handle. The timing
-//! rules themselves are unit-tested with an injected clock (`src/follow.rs`); here every wait
-//! is for a condition, under a generous limit. The loopback drills are in `tests/drill.rs`.
+//! rules themselves are unit-tested with an injected clock (in `src/follow/`,
+//! `src/token_auth/live.rs` and `src/validate/feed.rs`); here every wait is for a condition,
+//! under a generous limit. The loopback drills are in `tests/drill.rs`.
 #![cfg(feature = "rotation")]
 
 mod common;
@@ -68,7 +69,8 @@ fn a_temp_file_moved_into_place_goes_live() {
 }
 
 /// The kubelet swapping `..data` between two versions as fast as it can while a follower reads
-/// every 2 ms: the ID of one version never goes out with the secret of the other.
+/// every 2 ms: the ID of one version never goes out with the secret of the other, and the
+/// follower still publishes a version once the swapping stops.
 #[test]
 fn a_read_torn_between_two_versions_is_never_published() {
     let versions = [("id-one", "secret-one"), ("id-two", "secret-two")];
@@ -88,10 +90,20 @@ fn a_read_torn_between_two_versions_is_never_published() {
         }
         std::thread::sleep(Duration::from_micros(100 * (round as u64 % 30)));
     }
+    // Left at the first version: the second, written once more, goes live.
+    volume.update(versions[1].0, versions[1].1);
+    wait_until("the last version went live", || {
+        let sent = sent(&credentials);
+        assert!(consistent.contains(&sent), "a torn key was published");
+        sent == consistent[1]
+    });
 }
 
+/// Bad content keeps the last good key, and each problem is reported as it comes, never with the
+/// content. (That a problem standing for many polls is reported once is the follower's unit
+/// test, with its clock: here no poll can be waited for.)
 #[test]
-fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
+fn bad_content_keeps_the_last_good_key_and_is_reported() {
     let mut volume = SecretVolume::new(ID, "good-secret");
     let reports = Arc::new(Mutex::new(Vec::<FollowProblem>::new()));
     let options = {
@@ -103,14 +115,22 @@ fn bad_content_keeps_the_last_good_key_and_is_reported_once() {
     let credentials = LiveCredentials::follow(CredentialsSource::dir(volume.path()), options).unwrap();
     let good = common::token_of(&key("good-secret"));
 
-    // Invalid content, an empty file, then the whole directory gone.
+    // Invalid content, an empty file, then the whole directory gone. Each content is written
+    // whole, renamed over the last, so that no poll sees a file cut short between the two.
     let data = volume.data_dir();
-    fs::write(data.join("secret"), "hunter2 invalid\u{feff}\n").unwrap();
-    wait_until("reported", || !reports.lock().unwrap().is_empty());
-    fs::write(data.join("secret"), "").unwrap();
-    wait_until("reported", || reports.lock().unwrap().len() >= 2);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(reports.lock().unwrap().len(), 2, "each problem is reported once, not at every poll");
+    let replace = |content: &str| {
+        fs::write(data.join(".secret.tmp"), content).unwrap();
+        fs::rename(data.join(".secret.tmp"), data.join("secret")).unwrap();
+    };
+    replace("hunter2 invalid\u{feff}\n");
+    wait_until("the invalid secret reported", || !reports.lock().unwrap().is_empty());
+    replace("");
+    wait_until("the empty file reported", || reports.lock().unwrap().len() >= 2);
+    {
+        let reports = reports.lock().unwrap();
+        assert_eq!(reports.len(), 2, "one report per problem: {reports:?}");
+        assert_ne!(reports[0], reports[1]);
+    }
     assert_eq!(sent(&credentials), good);
 
     let kept = tempfile::tempdir().unwrap();
@@ -252,8 +272,9 @@ fn the_server_accepts_the_previous_key_for_the_grace_period() {
     wait_until("A current again", || status("key-a") == 200 && status("key-b") == 200);
 }
 
-/// After a short grace period, the old key is refused; two changes within one grace retire
-/// both old keys.
+/// After a short grace period, the old keys are refused, and the current one kept. (That two
+/// changes within one grace retire both old keys is the feed's unit test, with its clock: here
+/// a loaded machine may take longer than the grace between the two.)
 #[test]
 fn after_the_grace_period_old_keys_are_refused() {
     let mut volume = SecretVolume::new(ID, "key-a");
@@ -317,17 +338,4 @@ async fn the_client_retries_with_its_previous_key_during_the_grace_period_only()
             assert_eq!(attempts().await, [b], "after the grace period, no retry");
         }
     }
-}
-
-/// Revoking by hand during a grace period: `remove_id` refuses the current key and the one in
-/// its grace period from the next request on, without waiting for the grace to end.
-#[test]
-fn revoking_an_id_by_hand_refuses_every_key_of_it_at_once() {
-    let mut volume = SecretVolume::new(ID, "key-a");
-    let (set, status) = followed_server(&volume, Duration::from_secs(600));
-    volume.update(ID, "key-b");
-    wait_until("B accepted", || status("key-b") == 200);
-    assert_eq!(status("key-a"), 200, "A in its grace period");
-    assert_eq!(set.remove_id(ID), 2, "both keys removed");
-    assert_eq!((status("key-a"), status("key-b")), (401, 401));
 }
