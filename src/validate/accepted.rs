@@ -20,11 +20,13 @@ use super::filed::Change;
 use super::{
     caller::Caller,
     filed::{self, Filed, Inserted},
-    presented::Presented,
     rejection::Rejection,
 };
 #[cfg(feature = "digest")]
-use super::{digest::Digests, presented::MAX_DECODED_PAYLOAD};
+use super::{
+    digest::Digests,
+    presented::{Presented, MAX_DECODED_PAYLOAD},
+};
 use crate::credentials::AcceptedCredential;
 
 /// The credentials a validator accepts.
@@ -134,17 +136,19 @@ impl AcceptedSet {
         set
     }
 
-    /// The caller a token's payload names, or why there is none: a payload longer than any
-    /// accepted is refused unread; otherwise one held by its secret is compared byte for byte,
-    /// and (feature `digest`) one held by digest by the digest of what it decodes to.
-    pub(super) fn find(&self, presented: &mut Presented<'_>) -> Result<Caller, Rejection> {
-        if self.longest > 0 && presented.payload().len() > self.longest {
+    /// The caller a token's payload names, held by its secret, or why there is none: a payload
+    /// longer than any accepted is refused unread; another is compared byte for byte.
+    pub(super) fn find(&self, payload: &[u8]) -> Result<Caller, Rejection> {
+        if self.longest > 0 && payload.len() > self.longest {
             return Err(Rejection::TooLong);
         }
-        let found = self.find_payload(presented.payload());
-        #[cfg(feature = "digest")]
-        let found = found.or_else(|| self.digests.find(presented));
-        found.ok_or(Rejection::UnknownCredential)
+        self.find_payload(payload).ok_or(Rejection::UnknownCredential)
+    }
+
+    /// The caller a token names that is held by the digest of what it decodes to.
+    #[cfg(feature = "digest")]
+    pub(super) fn find_digest(&self, presented: &mut Presented<'_>) -> Option<Caller> {
+        self.digests.find(presented)
     }
 
     /// The caller whose payload is `presented`. A set of a few hashes is compared with every
@@ -319,7 +323,7 @@ mod tests {
 
     /// The ID a token's payload is accepted as, if it is.
     fn find(set: &AcceptedSet, presented: &[u8]) -> Option<String> {
-        set.find(&mut Presented::new(presented)).ok().map(|caller| caller.id.to_string())
+        set.find(presented).ok().map(|caller| caller.id.to_string())
     }
 
     /// An entry of `id` holding `payload`, to file by hand.
@@ -484,9 +488,9 @@ mod tests {
         let set = AcceptedSet::of([credential("a", "one")]);
         let accepted = payload("a", "one");
         let longer = format!("{accepted}A");
-        assert_eq!(set.find(&mut Presented::new(longer.as_bytes())).err(), Some(Rejection::TooLong));
+        assert_eq!(set.find(longer.as_bytes()).err(), Some(Rejection::TooLong));
         let empty = AcceptedSet::new();
-        let refused = empty.find(&mut Presented::new(accepted.as_bytes())).err();
+        let refused = empty.find(accepted.as_bytes()).err();
         assert_eq!(refused, Some(Rejection::UnknownCredential));
     }
 }

@@ -10,7 +10,7 @@ use http::{header::Entry, HeaderMap, HeaderName, Response};
 use super::events::{self, Known};
 use super::{accepted::AcceptedSet, caller::Caller, presented::Presented, rejection::Rejection};
 use crate::{
-    credentials::{Scheme, TOKEN_HEADER},
+    credentials::{Scheme, MAX_DECODED, TOKEN_HEADER},
     current::Current,
 };
 
@@ -112,18 +112,10 @@ impl Check {
         }
         let payload = self.payload(token.get().as_bytes()).map_err(Refused::new)?;
         let accepted = self.accepted.load();
-        let mut presented = Presented::new(payload);
-        let caller = match accepted.find(&mut presented) {
+        let caller = match accepted.find(payload) {
             Ok(caller) => caller,
-            Err(rejection) => {
-                return Err(Refused {
-                    rejection,
-                    #[cfg(feature = "tracing")]
-                    known: Known::of(rejection, &mut presented, &accepted),
-                });
-            }
+            Err(rejection) => decoded(rejection, payload, &accepted)?,
         };
-        drop(presented);
         if self.keep_token_header {
             token.get_mut().set_sensitive(true);
         } else {
@@ -194,6 +186,26 @@ impl Check {
         }
         let _ = caller;
     }
+}
+
+/// After a payload held by no secret: the caller a digest of what it decodes to names (feature
+/// `digest`), or the refusal, whose event names a known ID (feature `tracing`). The token is
+/// decoded once for both, and only here: a payload held by its secret is never decoded.
+fn decoded(rejection: Rejection, payload: &[u8], accepted: &AcceptedSet) -> Result<Caller, Refused> {
+    let mut buffer = [0; MAX_DECODED];
+    let mut presented = Presented::new(payload, &mut buffer);
+    #[cfg(feature = "digest")]
+    if rejection == Rejection::UnknownCredential {
+        if let Some(caller) = accepted.find_digest(&mut presented) {
+            return Ok(caller);
+        }
+    }
+    let _ = (&mut presented, accepted);
+    Err(Refused {
+        rejection,
+        #[cfg(feature = "tracing")]
+        known: Known::of(rejection, &mut presented, accepted),
+    })
 }
 
 impl fmt::Debug for Check {

@@ -103,18 +103,24 @@ impl Digests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{credentials::Credentials, validate::accepted::AcceptedSet};
+    use crate::{
+        credentials::{Credentials, MAX_DECODED},
+        validate::accepted::AcceptedSet,
+    };
 
     /// The longest credential `digest_of` takes is checked, its token decoded whole; one byte
     /// more is refused by `digest_of`.
     #[test]
     fn the_longest_digest_credential_fits_and_one_byte_more_is_refused() {
-        let max = crate::credentials::MAX_DECODED;
+        let max = MAX_DECODED;
         let longest = Credentials::new("id", "s".repeat(max - 3)).unwrap();
         let set = AcceptedSet::of([AcceptedCredential::digest_of(&longest).unwrap()]);
         let payload = longest.encoded_payload();
         assert_eq!(payload.len(), super::super::presented::MAX_DECODED_PAYLOAD);
-        assert!(set.find(&mut Presented::new(payload.as_bytes())).is_ok());
+        let refused_as = set.find(payload.as_bytes()).err();
+        assert_eq!(refused_as, Some(super::super::rejection::Rejection::UnknownCredential), "not too long");
+        let mut buffer = [0; MAX_DECODED];
+        assert!(set.find_digest(&mut Presented::new(payload.as_bytes(), &mut buffer)).is_some());
         let longer = Credentials::new("id", "s".repeat(max - 2)).unwrap();
         assert_eq!(
             AcceptedCredential::digest_of(&longer).map(|_| ()),
@@ -138,13 +144,15 @@ mod tests {
         let set = AcceptedSet::of([AcceptedCredential::digest_of(&credentials).unwrap()]);
         let find = |id: &str, secret: &str| {
             let payload = Credentials::new(id, secret).unwrap().encoded_payload();
-            let mut presented = Presented::new(payload.as_bytes());
-            let caller = set.find(&mut presented).ok();
+            let mut buffer = [0; MAX_DECODED];
+            let mut presented = Presented::new(payload.as_bytes(), &mut buffer);
+            let caller = set.find_digest(&mut presented);
             caller.map(|caller| caller.id.to_string())
         };
         assert_eq!(find("cust000001", "s3cr3t-generated").as_deref(), Some("cust000001"));
         assert_eq!(find("cust000001", "not-the-secret"), None);
         assert_eq!(find("cust000002", "s3cr3t-generated"), None);
-        assert!(set.find(&mut Presented::new(b"bm8gY29sb24=")).is_err(), "no colon");
+        let mut buffer = [0; MAX_DECODED];
+        assert!(set.find_digest(&mut Presented::new(b"bm8gY29sb24=", &mut buffer)).is_none(), "no colon");
     }
 }

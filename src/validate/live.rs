@@ -185,10 +185,7 @@ impl LiveCredentialSet {
         &self,
         credentials: &crate::credentials::Credentials,
     ) -> Option<super::caller::Caller> {
-        let payload = credentials.encoded_payload();
-        let mut presented = super::presented::Presented::new(payload.as_bytes());
-        let set = self.set.load();
-        set.find(&mut presented).ok()
+        self.set.load().find(credentials.encoded_payload().as_bytes()).ok()
     }
 }
 

@@ -9,34 +9,28 @@ use crate::credentials::MAX_DECODED;
 /// The longest payload decoded: the base64 of [`MAX_DECODED`] bytes, which decodes to no more.
 pub(super) const MAX_DECODED_PAYLOAD: usize = MAX_DECODED / 3 * 4;
 
-/// A presented token's payload, and what it decodes to once decoded. The decoded bytes (a
-/// secret, perhaps a real one out of date) are wiped when it is dropped.
+/// A presented token's payload, and what it decodes to once decoded, in a buffer on the
+/// caller's stack (a box would allocate for every check that decodes, and a buffer of its own
+/// would be copied wherever it moves). The decoded bytes (a secret, perhaps a real one out of
+/// date) are wiped when it is dropped.
 pub(super) struct Presented<'p> {
     payload: &'p [u8],
+    buffer: &'p mut [u8; MAX_DECODED],
     decoded: Decode,
 }
 
-/// Whether and to what a payload was decoded. On the stack, large as it is: a box would
-/// allocate for every check that decodes.
-#[allow(clippy::large_enum_variant)]
+/// Whether and to what length a payload was decoded.
 enum Decode {
     NotYet,
     /// Not base64, or longer than [`MAX_DECODED_PAYLOAD`]: refused unread.
     Failed,
-    Done {
-        bytes: [u8; MAX_DECODED],
-        len: usize,
-    },
+    Done(usize),
 }
 
 impl<'p> Presented<'p> {
-    pub(super) fn new(payload: &'p [u8]) -> Self {
-        Self { payload, decoded: Decode::NotYet }
-    }
-
-    /// The base64 payload, as presented.
-    pub(super) fn payload(&self) -> &'p [u8] {
-        self.payload
+    /// `payload`, to be decoded into `buffer` if it ever is.
+    pub(super) fn new(payload: &'p [u8], buffer: &'p mut [u8; MAX_DECODED]) -> Self {
+        Self { payload, buffer, decoded: Decode::NotYet }
     }
 
     /// `"<id>:<secret>"`, decoded at the first call; `None` for a payload that is not base64 or
@@ -44,10 +38,13 @@ impl<'p> Presented<'p> {
     #[cfg_attr(not(any(feature = "digest", feature = "tracing")), allow(dead_code))]
     pub(super) fn decoded(&mut self) -> Option<&[u8]> {
         if let Decode::NotYet = self.decoded {
-            self.decoded = decode(self.payload);
+            self.decoded = match decode_into(self.payload, self.buffer) {
+                Some(len) => Decode::Done(len),
+                None => Decode::Failed,
+            };
         }
-        match &self.decoded {
-            Decode::Done { bytes, len } => Some(&bytes[..*len]),
+        match self.decoded {
+            Decode::Done(len) => Some(&self.buffer[..len]),
             _ => None,
         }
     }
@@ -59,14 +56,12 @@ impl<'p> Presented<'p> {
         let colon = decoded.iter().position(|&byte| byte == b':')?;
         std::str::from_utf8(&decoded[..colon]).ok()
     }
-}
 
-/// `payload` decoded on the stack.
-fn decode(payload: &[u8]) -> Decode {
-    let mut bytes = [0u8; MAX_DECODED];
-    match decode_into(payload, &mut bytes) {
-        Some(len) => Decode::Done { bytes, len },
-        None => Decode::Failed,
+    /// Wipes what was decoded: only those bytes, as the whole buffer would cost hundreds more.
+    fn wipe(&mut self) {
+        if let Decode::Done(len) = self.decoded {
+            self.buffer[..len].zeroize();
+        }
     }
 }
 
@@ -81,15 +76,6 @@ fn decode_into(payload: &[u8], bytes: &mut [u8; MAX_DECODED]) -> Option<usize> {
         bytes.zeroize();
     }
     decoded
-}
-
-impl Presented<'_> {
-    /// Wipes what was decoded: only those bytes, as the whole buffer would cost hundreds more.
-    fn wipe(&mut self) {
-        if let Decode::Done { bytes, len } = &mut self.decoded {
-            bytes[..*len].zeroize();
-        }
-    }
 }
 
 impl Drop for Presented<'_> {
@@ -111,29 +97,33 @@ mod tests {
     #[test]
     fn a_payload_is_decoded_once_to_its_id_and_secret() {
         let payload = encode(b"cust000001:s3cr3t");
-        let mut presented = Presented::new(payload.as_bytes());
+        let mut buffer = [0; MAX_DECODED];
+        let mut presented = Presented::new(payload.as_bytes(), &mut buffer);
         assert_eq!(presented.decoded(), Some(&b"cust000001:s3cr3t"[..]));
         assert_eq!(presented.id(), Some("cust000001"));
-        assert!(matches!(presented.decoded, Decode::Done { len: 17, .. }));
+        assert!(matches!(presented.decoded, Decode::Done(17)));
         for refused in [&b"not base64!"[..], b"bm8gY29sb24=", &[b'A'; MAX_DECODED_PAYLOAD + 4]] {
-            let mut presented = Presented::new(refused);
+            let mut buffer = [0; MAX_DECODED];
+            let mut presented = Presented::new(refused, &mut buffer);
             let no_id = presented.id().is_none();
             assert!(no_id, "{}", String::from_utf8_lossy(refused));
         }
         let longest = encode(&[b'x'; MAX_DECODED]);
         assert_eq!(longest.len(), MAX_DECODED_PAYLOAD);
-        assert_eq!(Presented::new(longest.as_bytes()).decoded().map(<[u8]>::len), Some(MAX_DECODED));
+        let mut buffer = [0; MAX_DECODED];
+        let decoded = Presented::new(longest.as_bytes(), &mut buffer).decoded().map(<[u8]>::len);
+        assert_eq!(decoded, Some(MAX_DECODED));
     }
 
     /// The decoded token is wiped (as on drop), and a failed decode's part at once.
     #[test]
     fn what_is_decoded_is_wiped() {
         let payload = encode(b"cust000001:s3cr3t");
-        let mut presented = Presented::new(payload.as_bytes());
-        presented.decoded();
-        presented.wipe();
-        let Decode::Done { bytes, .. } = &presented.decoded else { panic!("decoded") };
-        assert_eq!(bytes, &[0; MAX_DECODED]);
+        let mut buffer = [0; MAX_DECODED];
+        let mut presented = Presented::new(payload.as_bytes(), &mut buffer);
+        assert!(presented.decoded().is_some());
+        drop(presented);
+        assert_eq!(buffer, [0; MAX_DECODED]);
         // Valid base64 up to a bad last character: all but the last group decode first.
         let mut cut = encode(&[b'x'; 200]).into_bytes();
         *cut.last_mut().unwrap() = b'!';
