@@ -4,28 +4,22 @@
 //! A live value is an [`ArcSwap`](arc_swap::ArcSwap) of immutable snapshots: a request loads
 //! the current one without a lock, and a writer publishes a new one whole, writers in turn.
 
-use std::{ops::Deref, sync::Arc};
+use std::ops::Deref;
+#[cfg(feature = "rotation")]
+use std::sync::Arc;
 
-/// Keys fixed when a layer was built, or a live handle's.
+/// Keys fixed when a layer was built, held in place (a layer holds its settings behind one
+/// `Arc` already), or a live handle's.
+#[derive(Clone)]
 pub(crate) enum Current<T> {
-    Fixed(Arc<T>),
+    Fixed(T),
     #[cfg(feature = "rotation")]
     Live(Arc<Swap<T>>),
 }
 
-impl<T> Clone for Current<T> {
-    fn clone(&self) -> Self {
-        match self {
-            Current::Fixed(fixed) => Current::Fixed(fixed.clone()),
-            #[cfg(feature = "rotation")]
-            Current::Live(live) => Current::Live(live.clone()),
-        }
-    }
-}
-
 impl<T> Current<T> {
     pub(crate) fn fixed(value: T) -> Self {
-        Current::Fixed(Arc::new(value))
+        Current::Fixed(value)
     }
 
     /// The keys now: for a live handle, its current snapshot, loaded without a lock.

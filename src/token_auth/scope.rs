@@ -455,17 +455,20 @@ impl Scope {
     /// plain HTTP, or no token. An upgraded request goes to the port its URI names, or
     /// HTTPS's 443 where that is none or 80.
     pub(crate) fn decide(&self, target: Target<'_>) -> Decision {
-        let place = target.place;
-        match target.scheme {
-            Web::Https if self.reaches(place, |port| port.unwrap_or(443)) => Decision::Sign,
-            Web::Http if self.allow_http && self.reaches(place, |port| port.unwrap_or(80)) => Decision::Sign,
-            Web::Http
-                if !self.allow_http
-                    && self.reaches(place, |port| port.filter(|&p| p != 80).unwrap_or(443)) =>
-            {
-                Decision::Upgrade
-            }
-            _ => Decision::Leave,
+        // What a request gets if a pattern reaches its host, on the port it goes to: the one the
+        // URI names, or the scheme's; an upgraded request goes to HTTPS's port in place of HTTP's.
+        let (decision, default_port, upgraded_port) = match target.scheme {
+            Web::Https => (Decision::Sign, 443, None),
+            Web::Http if self.allow_http => (Decision::Sign, 80, None),
+            Web::Http => (Decision::Upgrade, 443, Some(80)),
+            Web::Other => return Decision::Leave,
+        };
+        let port =
+            |named: Option<u16>| named.filter(|&port| Some(port) != upgraded_port).unwrap_or(default_port);
+        if self.reaches(target.place, port) {
+            decision
+        } else {
+            Decision::Leave
         }
     }
 

@@ -228,6 +228,7 @@ impl fmt::Debug for Token {
 
 /// What a client sends at one moment: its key and, after a rotation (feature `rotation`), the
 /// key it replaced, for the previous-key retry until the grace period ends.
+#[derive(Clone)]
 pub(crate) struct Keys {
     token: EncodedToken,
     #[cfg(feature = "rotation")]
@@ -235,6 +236,7 @@ pub(crate) struct Keys {
 }
 
 #[cfg(feature = "rotation")]
+#[derive(Clone)]
 struct Previous {
     token: EncodedToken,
     /// `None`: a grace period too long for the clock to represent, until the next rotation.

@@ -57,14 +57,16 @@
 //! # Credentials held by digest
 //!
 //! With the `digest` feature, a set may hold an ID with the SHA-256 of `"<id>:<secret>"` instead
-//! of the secret ([`AcceptedCredential`](crate::AcceptedCredential)), compared in constant time: whoever reads the
-//! gateway's configuration cannot then call as its customers. Secrets and digests mix in one
-//! set and follow, retire and revoke alike. SHA-256 is fast, so it protects a generated secret
-//! (128 random bits, as jocloud's consoles make), not one a person chose: digests are for
-//! generated secrets only, by contract. A slow derivation with a cache of verdicts (Caddy's
-//! bcrypt) would cost far more per request, for passwords this protocol does not have. A token
-//! checked against a digest is decoded on the stack, `"<id>:<secret>"` of at most 255 bytes
-//! (`digest_of` refuses a longer one), and hashed whether or not its ID is known.
+//! of the secret ([`AcceptedCredential`](crate::AcceptedCredential)), compared in constant
+//! time: whoever reads the gateway's configuration cannot then call as its customers. Secrets
+//! and digests mix in one set and follow, retire and revoke alike. SHA-256 is fast, so it
+//! protects a generated secret (128 random bits, as jocloud's consoles make), not one a person
+//! chose: digests are for generated secrets only, by contract. A slow derivation with a cache
+//! of verdicts (Caddy's bcrypt) would cost far more per request, for passwords this protocol
+//! does not have. A token that matches no secret is decoded on the stack, `"<id>:<secret>"` of
+//! at most 255 bytes (`digest_of` refuses a longer one), once for the digest look-up and the
+//! rejection's event, and hashed whether or not its ID is known; one held by its secret is
+//! never decoded.
 //!
 //! # Security
 //!

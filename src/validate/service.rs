@@ -63,24 +63,24 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let caller = match self.check.check(request.headers_mut()) {
-            Ok(caller) => caller,
+        match self.check.check(request.headers_mut()) {
+            Ok(caller) => {
+                self.check.accepted(&caller);
+                if caller.retiring {
+                    request.extensions_mut().insert(RetiringKey);
+                }
+                request.extensions_mut().insert(caller.id);
+            }
             Err(refused) if self.check.report_only() => {
                 self.check.report(&refused);
                 self.check.hide_token(request.headers_mut());
                 request.extensions_mut().insert(refused.rejection);
-                return ResponseFuture { state: State::Called { future: self.inner.call(request) } };
             }
             Err(refused) => {
                 let response = self.check.reject(&refused);
                 return ResponseFuture { state: State::Rejected { response: Some(response) } };
             }
-        };
-        self.check.accepted(&caller);
-        if caller.retiring {
-            request.extensions_mut().insert(RetiringKey);
         }
-        request.extensions_mut().insert(caller.id);
         ResponseFuture { state: State::Called { future: self.inner.call(request) } }
     }
 }
