@@ -56,6 +56,27 @@ fn requests((mut run, requests): (Runner, Vec<Request<Bytes>>)) {
     std::mem::forget(run);
 }
 
-library_benchmark_group!(name = layers; benchmarks = requests);
+// What a host pattern costs to parse, where the check against the Public Suffix List is the
+// part that `psl` adds: once per `for_host`, never per request.
+#[library_benchmark]
+#[bench::wildcard("*.jocloud.com")]
+#[bench::host("api.jocloud.com")]
+#[bench::host_and_port("ai.jocloud.com:8443")]
+#[bench::ip_and_port("127.0.0.1:8080")]
+fn host_pattern(pattern: &str) -> jocloud_auth::token_auth::HostPattern {
+    black_box(pattern).parse().unwrap()
+}
 
-main!(library_benchmark_groups = layers);
+// The Public Suffix List's look-up alone, as a pattern's check makes it.
+#[library_benchmark]
+#[bench::wildcard("jocloud.com")]
+#[bench::host("api.jocloud.com")]
+fn public_suffix(host: &str) -> Option<usize> {
+    use psl::Psl as _;
+    psl::List.suffix(black_box(host).as_bytes()).map(|suffix| suffix.as_bytes().len())
+}
+
+library_benchmark_group!(name = layers; benchmarks = requests);
+library_benchmark_group!(name = scope; benchmarks = host_pattern, public_suffix);
+
+main!(library_benchmark_groups = layers, scope);
